@@ -1,0 +1,1 @@
+"""Triage: intent, urgency, client context, similar tickets, alert noise and routing."""
