@@ -114,6 +114,10 @@ class Host:
             raise ToolUnavailable(f"{program} missing", missing=program)
         return path
 
+    def systemd_running(self) -> bool:
+        """True when systemd is PID 1 (the check systemd's own sd_booted() uses)."""
+        return os.path.isdir("/run/systemd/system")
+
     async def run(
         self,
         argv: Sequence[str],

@@ -1,0 +1,242 @@
+"""Disk tools: usage by folder (read) and temp/cache cleanup inside fixed roots (change).
+
+Cleanup never takes an arbitrary path: every path must sit under one of the platform's
+temp/cache roots, contain no '..', and symlinks are removed as links, never followed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import stat
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import psutil
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from mspclaw_agent.tools.base import (
+    ALL_PLATFORMS,
+    EndpointTool,
+    Host,
+    Platform,
+    ToolFailed,
+    current_platform,
+)
+
+#: walk budget so one huge folder cannot stall the agent
+MAX_ENTRIES = 200_000
+
+
+def cleanup_roots(platform: Platform | None = None) -> list[Path]:
+    """Folders whose contents are safe to delete when old: temp and cache locations."""
+    platform = platform or current_platform()
+    home = Path.home()
+    roots = [Path(tempfile.gettempdir())]
+    if platform == "linux":
+        roots += [Path("/tmp"), Path("/var/tmp"), home / ".cache"]  # noqa: S108 - fixed roots
+    elif platform == "macos":
+        roots += [Path("/private/tmp"), home / "Library" / "Caches"]
+    else:
+        local = os.environ.get("LOCALAPPDATA")
+        windir = os.environ.get("WINDIR", r"C:\Windows")
+        roots += [Path(windir) / "Temp"]
+        if local:
+            roots += [Path(local) / "Temp"]
+    seen: list[Path] = []
+    for root in roots:
+        resolved = Path(os.path.realpath(root))
+        if resolved not in seen:
+            seen.append(resolved)
+    return seen
+
+
+def _inside_roots(path: Path) -> bool:
+    return any(path == root or root in path.parents for root in cleanup_roots())
+
+
+class CleanupArgs(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    paths: list[str] = Field(
+        default_factory=list,
+        max_length=10,
+        description="folders to clean; each must be inside a temp/cache root "
+        "(empty = all roots of this OS)",
+    )
+    older_than_hours: int = Field(24, ge=1, le=24 * 365)
+    dry_run: bool = Field(False, description="count what would be deleted, delete nothing")
+
+    @field_validator("paths")
+    @classmethod
+    def _within_roots(cls, paths: list[str]) -> list[str]:
+        checked = []
+        for raw in paths:
+            candidate = Path(raw)
+            if not candidate.is_absolute() or ".." in candidate.parts:
+                raise ValueError(f"{raw!r} must be an absolute path without '..'")
+            real = Path(os.path.realpath(candidate))
+            if not _inside_roots(real):
+                allowed = ", ".join(str(r) for r in cleanup_roots())
+                raise ValueError(f"{raw!r} is outside the allowed cleanup roots ({allowed})")
+            checked.append(str(real))
+        return checked
+
+
+def _clean(root: Path, cutoff: float, dry_run: bool) -> dict[str, Any]:
+    deleted = 0
+    freed = 0
+    errors = 0
+    for dirpath, dirnames, filenames in os.walk(root, topdown=False, followlinks=False):
+        for name in filenames + [d for d in dirnames if os.path.islink(os.path.join(dirpath, d))]:
+            full = os.path.join(dirpath, name)
+            try:
+                st = os.lstat(full)
+                if st.st_mtime > cutoff:
+                    continue
+                if not dry_run:
+                    os.unlink(full)  # a symlink is removed itself, its target is untouched
+                deleted += 1
+                freed += st.st_size if stat.S_ISREG(st.st_mode) else 0
+            except OSError:
+                errors += 1  # in use or protected: leave it, report the count
+        if Path(dirpath) != root and not dry_run:
+            try:
+                os.rmdir(dirpath)  # only succeeds when now empty
+            except OSError:
+                pass
+    return {"path": str(root), "files_deleted": deleted, "bytes_freed": freed, "errors": errors}
+
+
+async def _cleanup(args: CleanupArgs, host: Host) -> dict[str, Any]:
+    targets = [Path(p) for p in args.paths] or [r for r in cleanup_roots(host.platform)]
+    cutoff = time.time() - args.older_than_hours * 3600
+    before = psutil.disk_usage(str(targets[0])).free if targets[0].exists() else None
+    results = []
+    for target in targets:
+        if target.is_dir():
+            results.append(await asyncio.to_thread(_clean, target, cutoff, args.dry_run))
+    after = psutil.disk_usage(str(targets[0])).free if targets[0].exists() else None
+    return {
+        "dry_run": args.dry_run,
+        "older_than_hours": args.older_than_hours,
+        "targets": results,
+        "files_deleted": sum(r["files_deleted"] for r in results),
+        "bytes_freed": sum(r["bytes_freed"] for r in results),
+        "free_bytes_before": before,
+        "free_bytes_after": after,
+    }
+
+
+class DiskUsageArgs(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    path: str | None = Field(None, description="folder to break down (default: home folder)")
+    top: int = Field(10, ge=1, le=50, description="how many largest sub-folders to list")
+
+    @field_validator("path")
+    @classmethod
+    def _absolute(cls, value: str | None) -> str | None:
+        if value is not None:
+            p = Path(value)
+            if not p.is_absolute() or ".." in p.parts:
+                raise ValueError("must be an absolute path without '..'")
+        return value
+
+
+def _tree_size(path: str, budget: list[int]) -> int:
+    total = 0
+    stack = [path]
+    while stack and budget[0] > 0:
+        current = stack.pop()
+        try:
+            with os.scandir(current) as entries:
+                for entry in entries:
+                    budget[0] -= 1
+                    try:
+                        if entry.is_dir(follow_symlinks=False):
+                            stack.append(entry.path)
+                        elif entry.is_file(follow_symlinks=False):
+                            total += entry.stat(follow_symlinks=False).st_size
+                    except OSError:
+                        continue
+        except OSError:
+            continue
+    return total
+
+
+def _breakdown(root: Path, top: int) -> dict[str, Any]:
+    budget = [MAX_ENTRIES]
+    folders = []
+    files_total = 0
+    with os.scandir(root) as entries:
+        for entry in entries:
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    folders.append({"path": entry.path, "bytes": _tree_size(entry.path, budget)})
+                elif entry.is_file(follow_symlinks=False):
+                    files_total += entry.stat(follow_symlinks=False).st_size
+            except OSError:
+                continue
+    folders.sort(key=lambda f: (-f["bytes"], f["path"]))
+    return {
+        "folders": folders[:top],
+        "files_in_root_bytes": files_total,
+        "complete": budget[0] > 0,
+    }
+
+
+async def _disk_usage(args: DiskUsageArgs, host: Host) -> dict[str, Any]:
+    root = Path(args.path) if args.path else Path.home()
+    if not root.is_dir():
+        raise ToolFailed(f"{root} is not a folder on this device", {"path": str(root)})
+    partitions = []
+    for part in psutil.disk_partitions(all=False):
+        try:
+            usage = psutil.disk_usage(part.mountpoint)
+        except OSError:
+            continue
+        partitions.append(
+            {
+                "mountpoint": part.mountpoint,
+                "fstype": part.fstype,
+                "total_bytes": usage.total,
+                "free_bytes": usage.free,
+                "percent_used": usage.percent,
+            }
+        )
+    root_usage = psutil.disk_usage(str(root))
+    breakdown = await asyncio.to_thread(_breakdown, root, args.top)
+    return {
+        "path": str(root),
+        "free_bytes": root_usage.free,
+        "total_bytes": root_usage.total,
+        "percent_used": root_usage.percent,
+        "partitions": partitions,
+        **breakdown,
+    }
+
+
+STORAGE_TOOLS = [
+    EndpointTool(
+        name="disk_usage",
+        version="1.0.0",
+        description="Free space per volume and the largest sub-folders of a folder.",
+        args_model=DiskUsageArgs,
+        risk="read",
+        implementations=dict.fromkeys(ALL_PLATFORMS, _disk_usage),
+        timeout_seconds=120,
+    ),
+    EndpointTool(
+        name="cleanup_temp",
+        version="1.0.0",
+        description="Delete files older than N hours from temp/cache folders only.",
+        args_model=CleanupArgs,
+        risk="change",
+        implementations=dict.fromkeys(ALL_PLATFORMS, _cleanup),
+        timeout_seconds=300,
+        verification_hint="disk_usage shows more free space on the same volume",
+    ),
+]
