@@ -1,0 +1,98 @@
+"""The FastAPI application: API v1, console, health, metrics, and (optionally) a worker.
+
+``create_app`` wires the domains' routers; the lifespan opens the database (embedded or
+external), the vault keyring and the job queue, and closes them on shutdown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import structlog
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
+
+from mspclaw import __version__, jobs
+from mspclaw.api import observability, problems
+from mspclaw.audit.views import router as audit_router
+from mspclaw.auth.views import router as auth_router
+from mspclaw.config import Settings, get_settings
+from mspclaw.console.views import router as console_router
+from mspclaw.database.core import Database
+from mspclaw.tenancy.views import router as tenancy_router
+from mspclaw.vault.keys import KeyringProvider
+from mspclaw.vault.views import router as vault_router
+
+log = structlog.get_logger(__name__)
+
+
+def api_router() -> APIRouter:
+    """Every /api/v1 route, from every domain."""
+    router = APIRouter(prefix="/api/v1")
+    for domain in (tenancy_router, auth_router, vault_router, audit_router):
+        router.include_router(domain)
+    return router
+
+
+def create_app(
+    settings: Settings | None = None, *, database: Database | None = None, run_worker: bool = False
+) -> FastAPI:
+    """Build the app. Pass ``database`` to share one (tests, ``mspclaw up``)."""
+    settings = settings or get_settings()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        db = database or Database.open(settings)
+        app.state.db = db
+        app.state.keys = KeyringProvider(settings.master_key, settings.data_dir)
+        job_app = jobs.bind(db.libpq_url)
+        app.state.jobs = job_app
+        worker: asyncio.Task[None] | None = None
+        async with job_app.open_async():
+            if run_worker:
+                worker = asyncio.create_task(
+                    job_app.run_worker_async(concurrency=settings.worker_concurrency, install_signal_handlers=False)
+                )
+            try:
+                yield
+            finally:
+                if worker is not None:
+                    worker.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await worker
+        if database is None:
+            await db.close()
+
+    app = FastAPI(
+        title="MSPclaw",
+        version=__version__,
+        description="Automation above your PSA and RMM: triage, resolve, automate, govern.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    problems.install(app)
+    observability.install(app)
+
+    @app.get("/healthz", tags=["Health"])
+    async def healthz() -> dict[str, str]:
+        """Liveness: the process answers."""
+        return {"status": "ok", "version": __version__}
+
+    @app.get("/readyz", tags=["Health"], responses={503: {"model": problems.Problem}})
+    async def readyz(request: Request) -> JSONResponse:
+        """Readiness: the database answers."""
+        try:
+            await request.app.state.db.ping()
+        except Exception as exc:  # readiness reports any database failure rather than raising
+            log.warning("readyz_database_unavailable", error=type(exc).__name__)
+            return problems.problem(request, 503, "database_unavailable", "the database does not answer")
+        return JSONResponse({"status": "ready"})
+
+    app.include_router(api_router())
+    app.include_router(console_router)
+    app.mount("/static", StaticFiles(directory=str(Path(__file__).parent / "console" / "static")), name="static")
+    return app

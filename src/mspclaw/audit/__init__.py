@@ -1,0 +1,1 @@
+"""Audit: the append-only, hash-chained (per tenant) record of every state change."""

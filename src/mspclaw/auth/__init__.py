@@ -1,0 +1,1 @@
+"""Auth: technicians and roles, the permission table, API keys, console login sessions."""

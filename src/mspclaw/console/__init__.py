@@ -1,0 +1,1 @@
+"""Console: server-rendered pages (Jinja2) for technicians; no front-end build step."""

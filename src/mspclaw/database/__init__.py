@@ -1,0 +1,1 @@
+"""Database: engine, tenant-scoped sessions, the embedded PostgreSQL and migrations."""

@@ -1,0 +1,19 @@
+"""Imports every domain's tables so metadata (and Alembic) sees the whole schema."""
+
+from mspclaw.audit.models import AuditEvent
+from mspclaw.auth.models import ApiKey, LoginSession, Technician
+from mspclaw.tenancy.models import Client, Contact, Device, Site, Tenant
+from mspclaw.vault.models import Secret
+
+__all__ = [
+    "ApiKey",
+    "AuditEvent",
+    "Client",
+    "Contact",
+    "Device",
+    "LoginSession",
+    "Secret",
+    "Site",
+    "Technician",
+    "Tenant",
+]

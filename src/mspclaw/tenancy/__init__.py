@@ -1,0 +1,1 @@
+"""Tenancy: tenants (MSPs), clients with policy and stack, sites, contacts, devices."""

@@ -1,0 +1,105 @@
+"""The client policy and stack documents, validated by pydantic wherever they are written.
+
+The policy says what may run unattended and what needs a human; the stack says which vendor
+products serve the client (identity provider, RMM, PSA ids) so tools resolve their backend.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import time
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+RiskClass = Literal["read", "change", "destructive"]
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+
+
+class BusinessHours(BaseModel):
+    """When the client's people work; unattended changes may be limited to these hours."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    timezone: str = "UTC"
+    start: time = time(8, 0)
+    end: time = time(18, 0)
+    days: list[Weekday] = Field(default_factory=lambda: ["mon", "tue", "wed", "thu", "fri"])
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r} (use an IANA name such as Europe/Berlin)") from exc
+        return value
+
+    @model_validator(mode="after")
+    def _ordered(self) -> BusinessHours:
+        if self.end <= self.start:
+            raise ValueError("business hours end must be after start")
+        return self
+
+
+class BlastRadius(BaseModel):
+    """Upper bounds on what one run may touch."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_accounts_disabled: int = Field(default=1, ge=0)
+    max_devices: int = Field(default=1, ge=1)
+    max_password_resets: int = Field(default=1, ge=0)
+
+
+class ClientPolicy(BaseModel):
+    """What automation may do for one client, and what needs a human first."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    auto_run: bool = Field(default=False, description="Allow matched 'auto' playbooks to start without a technician.")
+    unattended_risks: list[RiskClass] = Field(
+        default_factory=lambda: ["read"],
+        description="Risk classes that may run without a technician's approval.",
+    )
+    approval_required_tools: list[str] = Field(default_factory=list, description="Tools that always need approval.")
+    forbidden_tools: list[str] = Field(default_factory=list, description="Tools that never run for this client.")
+    require_verification: bool = Field(
+        default=True, description="Verify the caller before any credential change."
+    )
+    verification_methods: list[Literal["otp_sms", "otp_email", "agent_push", "technician_attestation"]] = Field(
+        default_factory=lambda: ["otp_sms", "otp_email", "agent_push", "technician_attestation"]
+    )
+    four_eyes: bool = Field(default=False, description="The approver may not be the automation's author.")
+    unattended_only_in_business_hours: bool = False
+    business_hours: BusinessHours = Field(default_factory=BusinessHours)
+    vip_contacts: list[str] = Field(default_factory=list, description="E-mail addresses of VIP contacts.")
+    blast_radius: BlastRadius = Field(default_factory=BlastRadius)
+    approval_timeout_seconds: int = Field(default=300, ge=30, le=86_400)
+    sla_tier: Literal["platinum", "gold", "silver", "bronze"] | None = None
+
+    @field_validator("vip_contacts")
+    @classmethod
+    def _emails(cls, values: list[str]) -> list[str]:
+        for value in values:
+            if not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", value):
+                raise ValueError(f"{value!r} is not an e-mail address")
+        return [v.lower() for v in values]
+
+
+class ClientStack(BaseModel):
+    """Which products serve this client, and their ids there."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    identity_provider: Literal["entra", "active_directory", "google_workspace", "aws_iam"] | None = None
+    entra_tenant_id: str | None = None
+    ad_domain: str | None = None
+    google_customer_id: str | None = None
+    aws_account_id: str | None = None
+    psa_connection_id: str | None = None
+    psa_company_id: str | None = None
+    rmm_connection_id: str | None = None
+    rmm_organization_id: str | None = None
+    email_domains: list[str] = Field(default_factory=list)
