@@ -390,6 +390,31 @@ class ResilientClient:
             self.metrics.retries += 1
             await asyncio.sleep(delay)
 
+    async def request_json(
+        self, method: str, url: str, *, malformed_attempts: int = 3, **kwargs: Any
+    ) -> Any:
+        """:meth:`request`, then decode JSON; a truncated or invalid body on a retry-safe
+        request is fetched again (a malformed page is usually transient)."""
+        idempotent = kwargs.get("idempotent")
+        retry_safe = method.upper() in _SAFE_METHODS if idempotent is None else idempotent
+        attempt = 0
+        while True:
+            attempt += 1
+            response = await self.request(method, url, **kwargs)
+            if response.status_code == 204 or not response.content:
+                return None
+            try:
+                return response.json()
+            except ValueError as exc:
+                self.metrics.errors += 1
+                if not retry_safe or attempt >= malformed_attempts:
+                    raise VendorError(
+                        f"{self._host()} sent a malformed response to {method} {self._path(url)}",
+                        detail={"body": self.redactor.text(response.text[:200])},
+                    ) from exc
+                self.metrics.retries += 1
+                await asyncio.sleep(self.retry.backoff(attempt))
+
     def _out_of_budget(self, started: float, attempt: int, delay: float) -> bool:
         elapsed = time.monotonic() - started
         return attempt >= self.retry.max_attempts or elapsed + delay > self.retry.max_total

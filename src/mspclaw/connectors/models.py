@@ -126,6 +126,9 @@ class Page(BaseModel, Generic[T]):
 
     items: list[T]
     next_cursor: str | None = None
+    watermark: AwareDatetime | None = Field(
+        None, description="Newest vendor updated-at on this page, filtered-out items included."
+    )
 
 
 class SyncCursor(BaseModel):
@@ -144,9 +147,9 @@ class SyncCursor(BaseModel):
             return None
         return self.updated_since - timedelta(seconds=overlap_seconds)
 
-    def advanced(self, tickets: list[Ticket]) -> SyncCursor:
+    def advanced(self, page: Page[Ticket]) -> SyncCursor:
         """The cursor after a page was stored: it only ever moves forward."""
-        newest = max((t.updated_at for t in tickets), default=None)
+        newest = page.watermark or max((t.updated_at for t in page.items), default=None)
         if newest is None or (self.updated_since and newest <= self.updated_since):
             return self
         return SyncCursor(updated_since=newest.astimezone(UTC))
@@ -179,3 +182,18 @@ class ConnectionTestResult(BaseModel):
         "ok", "auth_failed", "wrong_url", "missing_permission", "rate_limited", "vendor_error"
     ]
     reason: str
+
+
+def parse_vendor_time(value: Any) -> datetime | None:
+    """Parse a vendor timestamp defensively: ISO with or without milliseconds, ``Z`` or an
+    offset (naive means UTC), or epoch seconds/milliseconds."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, int | float):
+        seconds = value / 1000 if value > 10_000_000_000 else value
+        return datetime.fromtimestamp(seconds, UTC)
+    text = str(value).strip()
+    if text.replace(".", "", 1).isdigit():
+        return parse_vendor_time(float(text))
+    parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)

@@ -346,6 +346,7 @@ class Simulator(ABC):
 
     name: ClassVar[str]
     fault_exempt: ClassVar[tuple[str, ...]] = ()
+    vendor_rate_limit: ClassVar[int | None] = None
 
     def __init__(
         self,
@@ -355,7 +356,7 @@ class Simulator(ABC):
         faults: FaultPlan | str | None = None,
     ) -> None:
         plan = faults if isinstance(faults, FaultPlan) else FaultPlan.parse(faults)
-        self.faults = FaultInjector(plan)
+        self.faults = FaultInjector(self._with_vendor_limit(plan))
         self.clock = SimClock()
         self.lock = threading.RLock()
         self.ticket_count = tickets
@@ -412,6 +413,12 @@ class Simulator(ABC):
 
     # --- shared machinery -------------------------------------------------------------
 
+    def _with_vendor_limit(self, plan: FaultPlan) -> FaultPlan:
+        """Unless told otherwise (``limit=0`` disables), enforce the vendor's real budget."""
+        if plan.rate_limit_per_minute is None:
+            plan.rate_limit_per_minute = self.vendor_rate_limit
+        return plan
+
     def is_api_path(self, path: str) -> bool:
         """Faults and request counting apply to vendor API paths only."""
         return not path.startswith("/_sim") and not path.startswith(self.fault_exempt)
@@ -460,14 +467,14 @@ class Simulator(ABC):
 
         @app.post("/_sim/faults")
         def set_faults(plan: FaultPlan) -> FaultPlan:
-            self.faults.set(plan)
+            self.faults.set(self._with_vendor_limit(plan))
             return plan
 
         @app.post("/_sim/reset")
         def reset(seed: str = Body("demo", embed=True)) -> dict[str, Any]:
             with self.lock:
                 self.reset(seed)
-            self.faults.set(FaultPlan())
+            self.faults.set(self._with_vendor_limit(FaultPlan()))
             return self.summary()
 
         @app.post("/_sim/tickets", status_code=201)

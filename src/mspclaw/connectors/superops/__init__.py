@@ -1,0 +1,1 @@
+"""SuperOps.ai connector (GraphQL, PSA + RMM): adapter, spec and simulator."""
