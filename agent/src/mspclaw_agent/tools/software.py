@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -22,6 +22,8 @@ from mspclaw_agent.tools.base import (
     powershell_argv,
 )
 from mspclaw_agent.tools.fields import SearchText
+
+PackageAction = Literal["install", "uninstall", "upgrade"]
 
 
 @dataclass(frozen=True)
@@ -81,41 +83,37 @@ class PackageArgs(BaseModel):
 
 
 def package_argv(
-    platform: Platform, package: str, action: str, simulate: bool = False
+    platform: Platform, package: str, action: PackageAction, simulate: bool = False
 ) -> list[str]:
-    """The argv that installs/uninstalls catalog ``package`` (action: install | uninstall)."""
+    """The argv that installs, uninstalls or upgrades catalog ``package``."""
     entry = APPROVED_PACKAGES[package]
     if platform == "windows":
         if entry.winget is None:
             raise ToolUnavailable(f"{package} has no winget package")
         argv = ["winget", action, "--id", entry.winget, "--exact", "--silent"]
         argv += ["--accept-source-agreements", "--disable-interactivity"]
-        if action == "install":
+        if action != "uninstall":
             argv.append("--accept-package-agreements")
         return argv
     if platform == "macos":
         if entry.brew is None:
             raise ToolUnavailable(f"{package} has no Homebrew package")
-        verb = "install" if action == "install" else "uninstall"
-        return ["brew", verb] + (["--cask"] if entry.brew_cask else []) + [entry.brew]
+        return ["brew", action, *(["--cask"] if entry.brew_cask else []), entry.brew]
     if entry.apt is None:
         raise ToolUnavailable(f"{package} has no apt package")
-    verb = "install" if action == "install" else "remove"
-    return (
-        ["apt-get", verb, "-y"]
-        + (["-s"] if simulate else [])
-        + [
-            "--no-install-recommends" if action == "install" else "--",
-            entry.apt,
-        ]
-    )
+    verb, options = {
+        "install": ("install", ["--no-install-recommends"]),
+        "uninstall": ("remove", []),
+        "upgrade": ("install", ["--only-upgrade"]),
+    }[action]
+    return ["apt-get", verb, "-y", *(["-s"] if simulate else []), *options, "--", entry.apt]
 
 
 def _apt_changes(stdout: str) -> list[str]:
     return [line.split()[1] for line in stdout.splitlines() if line.startswith(("Inst ", "Remv "))]
 
 
-async def _package_action(args: PackageArgs, host: Host, action: str) -> dict[str, Any]:
+async def _package_action(args: PackageArgs, host: Host, action: PackageAction) -> dict[str, Any]:
     argv = package_argv(host.platform, args.package, action, args.simulate)
     base = {"package": args.package, "action": action, "argv": argv}
     if args.simulate and host.platform != "linux":
@@ -133,6 +131,10 @@ async def _install(args: PackageArgs, host: Host) -> dict[str, Any]:
 
 async def _uninstall(args: PackageArgs, host: Host) -> dict[str, Any]:
     return await _package_action(args, host, "uninstall")
+
+
+async def _upgrade(args: PackageArgs, host: Host) -> dict[str, Any]:
+    return await _package_action(args, host, "upgrade")
 
 
 def pending_updates_argv(platform: Platform) -> list[str]:
@@ -288,5 +290,15 @@ SOFTWARE_TOOLS = [
         implementations=dict.fromkeys(_ALL, _uninstall),  # type: ignore[arg-type]
         timeout_seconds=1200,
         verification_hint="installed_software no longer lists the package",
+    ),
+    EndpointTool(
+        name="update_package",
+        version="1.0.0",
+        description="Upgrade an installed catalog package to the latest version.",
+        args_model=PackageArgs,
+        risk="change",
+        implementations=dict.fromkeys(_ALL, _upgrade),  # type: ignore[arg-type]
+        timeout_seconds=1200,
+        verification_hint="installed_software shows a newer version",
     ),
 ]
