@@ -1,0 +1,291 @@
+"""Offline intent classifier with calibrated confidence, and the shipped default model.
+
+One architecture serves the shipped cold-start model, per-tenant models and the evaluation
+harness: word and character TF-IDF n-grams into a linear SVM whose scores are calibrated
+into probabilities. Below the confidence threshold the answer is ``unsure`` plus candidates.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from collections.abc import Sequence
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Protocol
+
+import joblib
+import numpy as np
+import sklearn
+from pydantic import BaseModel, ConfigDict, Field
+from sklearn.calibration import CalibratedClassifierCV
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.pipeline import FeatureUnion, Pipeline
+from sklearn.svm import LinearSVC
+
+from mspclaw.errors import InvalidInput, MSPclawError
+from mspclaw.triage.taxonomy import UNSURE, validate_intent_id
+
+DEFAULT_THRESHOLD = 0.5
+DEFAULT_MODEL_PATH = Path(__file__).parent / "data" / "intent_model.joblib"
+TOP_K = 3
+#: fewest examples of one intent a model can learn from (calibration needs folds of each)
+MIN_EXAMPLES_PER_INTENT = 3
+
+
+class ModelLoadError(MSPclawError):
+    """A saved intent model is missing, corrupt or from an incompatible version."""
+
+    code = "intent_model_unloadable"
+    status_code = 500
+
+
+class IntentCandidate(BaseModel):
+    """One possible intent with its calibrated probability."""
+
+    model_config = ConfigDict(frozen=True)
+
+    intent: str
+    probability: float = Field(ge=0.0, le=1.0)
+
+
+class IntentPrediction(BaseModel):
+    """The answer for one text: an intent (or ``unsure``), confidence and the top candidates."""
+
+    model_config = ConfigDict(frozen=True)
+
+    intent: str
+    confidence: float = Field(ge=0.0, le=1.0)
+    candidates: list[IntentCandidate]
+    model_version: str
+
+
+class IntentClassifier(Protocol):
+    """What triage needs from any intent classifier (offline model now, LLM-assisted later)."""
+
+    @property
+    def model_version(self) -> str: ...
+
+    def predict(self, text: str, *, threshold: float | None = None) -> IntentPrediction: ...
+
+    def predict_many(
+        self, texts: Sequence[str], *, threshold: float | None = None
+    ) -> list[IntentPrediction]: ...
+
+
+class ModelParams(BaseModel):
+    """Hyper-parameters of the architecture; part of the model version hash."""
+
+    model_config = ConfigDict(frozen=True)
+
+    word_ngrams: tuple[int, int] = (1, 2)
+    char_ngrams: tuple[int, int] = (2, 5)
+    word_max_features: int | None = 60_000
+    char_max_features: int | None = 120_000
+    min_df: int = 2
+    c: float = 0.3
+    calibration_folds: int = 3
+
+
+def build_pipeline(params: ModelParams | None = None) -> Pipeline:
+    """The untrained architecture: word + char_wb TF-IDF (sublinear tf) -> calibrated LinearSVC.
+
+    Character n-grams make it robust to typos and glued words; sublinear tf stops a repeated
+    word in a long thread from dominating. Sigmoid calibration on held-out folds turns SVM
+    margins into probabilities a confidence threshold can be applied to.
+    """
+    p = params or ModelParams()
+    features = FeatureUnion(
+        [
+            (
+                "word",
+                TfidfVectorizer(
+                    ngram_range=p.word_ngrams,
+                    sublinear_tf=True,
+                    min_df=p.min_df,
+                    max_features=p.word_max_features,
+                    dtype=np.float32,
+                ),
+            ),
+            (
+                "char",
+                TfidfVectorizer(
+                    analyzer="char_wb",
+                    ngram_range=p.char_ngrams,
+                    sublinear_tf=True,
+                    min_df=p.min_df,
+                    max_features=p.char_max_features,
+                    dtype=np.float32,
+                ),
+            ),
+        ]
+    )
+    svm = LinearSVC(C=p.c, random_state=0)
+    # ensemble=False keeps one SVM (small artefact, fast predict); calibrators are fitted on
+    # cross-validated decision values, so confidences are still out-of-sample.
+    classifier = CalibratedClassifierCV(
+        svm, method="sigmoid", cv=p.calibration_folds, ensemble=False
+    )
+    return Pipeline([("features", features), ("classifier", classifier)])
+
+
+def _version_hash(texts: Sequence[str], labels: Sequence[str], params: ModelParams) -> str:
+    digest = hashlib.sha256()
+    digest.update(json.dumps(params.model_dump(), sort_keys=True).encode())
+    digest.update(sklearn.__version__.encode())
+    for text, label in zip(texts, labels, strict=True):
+        digest.update(label.encode())
+        digest.update(b"\x00")
+        digest.update(text.encode("utf-8", "surrogatepass"))
+        digest.update(b"\x01")
+    return digest.hexdigest()[:12]
+
+
+class IntentModel:
+    """A trained intent classifier: predict, save and load. Thread-safe for prediction."""
+
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        *,
+        version: str,
+        threshold: float = DEFAULT_THRESHOLD,
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
+        self.pipeline = pipeline
+        self.version = version
+        self.threshold = threshold
+        self.metadata = metadata or {}
+        self.intents: list[str] = [str(c) for c in pipeline.classes_]
+
+    @property
+    def model_version(self) -> str:
+        """Stable id of this model (training data + parameters hash)."""
+        return self.version
+
+    def predict(self, text: str, *, threshold: float | None = None) -> IntentPrediction:
+        """Classify one (normalised) text; ``unsure`` when confidence < threshold."""
+        return self.predict_many([text], threshold=threshold)[0]
+
+    def predict_many(
+        self, texts: Sequence[str], *, threshold: float | None = None
+    ) -> list[IntentPrediction]:
+        """Classify many texts in one vectorised pass (what batch triage uses)."""
+        cutoff = self.threshold if threshold is None else threshold
+        if not 0.0 <= cutoff <= 1.0:
+            raise InvalidInput(f"confidence threshold must be between 0 and 1, got {cutoff}")
+        if not texts:
+            return []
+        probabilities = self.pipeline.predict_proba(list(texts))
+        k = min(TOP_K, len(self.intents))
+        results: list[IntentPrediction] = []
+        for row in probabilities:
+            order = np.argsort(-row, kind="stable")[:k]
+            candidates = [
+                IntentCandidate(intent=self.intents[i], probability=round(float(row[i]), 4))
+                for i in order
+            ]
+            best = candidates[0]
+            results.append(
+                IntentPrediction(
+                    intent=best.intent if best.probability >= cutoff else UNSURE,
+                    confidence=best.probability,
+                    candidates=candidates,
+                    model_version=self.version,
+                )
+            )
+        return results
+
+    def size_bytes(self) -> int:
+        """Size of the saved artefact (what an MSP stores per tenant)."""
+        buffer = io.BytesIO()
+        joblib.dump(self._payload(), buffer, compress=("gzip", 6))
+        return buffer.tell()
+
+    def _payload(self) -> dict[str, Any]:
+        return {
+            "format": 1,
+            "pipeline": self.pipeline,
+            "version": self.version,
+            "threshold": self.threshold,
+            "metadata": self.metadata,
+            "sklearn": sklearn.__version__,
+        }
+
+    def save(self, path: Path) -> Path:
+        """Write the model as a gzip-compressed joblib file."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        joblib.dump(self._payload(), path, compress=("gzip", 6))
+        return path
+
+    @classmethod
+    def load(cls, path: Path) -> IntentModel:
+        """Load a model written by :meth:`save` (only load files you wrote: it is a pickle)."""
+        try:
+            payload = joblib.load(path)
+        except FileNotFoundError as exc:
+            raise ModelLoadError(f"intent model not found at {path}") from exc
+        except Exception as exc:  # joblib raises many types for a corrupt pickle
+            raise ModelLoadError(f"intent model at {path} could not be read: {exc}") from exc
+        if not isinstance(payload, dict) or payload.get("format") != 1:
+            raise ModelLoadError(f"{path} is not an MSPclaw intent model")
+        if payload.get("sklearn") != sklearn.__version__:
+            raise ModelLoadError(
+                f"intent model at {path} was built with scikit-learn {payload.get('sklearn')}, "
+                f"this install has {sklearn.__version__}; rebuild it "
+                "(python scripts/build_intent_model.py)"
+            )
+        return cls(
+            payload["pipeline"],
+            version=str(payload["version"]),
+            threshold=float(payload["threshold"]),
+            metadata=dict(payload.get("metadata") or {}),
+        )
+
+
+def train(
+    texts: Sequence[str],
+    labels: Sequence[str],
+    *,
+    params: ModelParams | None = None,
+    threshold: float = DEFAULT_THRESHOLD,
+    version_prefix: str = "intent",
+) -> IntentModel:
+    """Train the architecture on (normalised) texts and intent ids; reusable per tenant.
+
+    Labels must be snake_case intent ids (built-in or tenant-added) and every intent needs
+    at least MIN_EXAMPLES_PER_INTENT examples, because calibration holds out folds.
+    """
+    if len(texts) != len(labels):
+        raise InvalidInput(f"{len(texts)} texts but {len(labels)} labels")
+    counts: dict[str, int] = {}
+    for label in labels:
+        validate_intent_id(label)
+        counts[label] = counts.get(label, 0) + 1
+    if len(counts) < 2:
+        raise InvalidInput("a classifier needs examples of at least two intents")
+    p = params or ModelParams()
+    needed = max(MIN_EXAMPLES_PER_INTENT, p.calibration_folds)
+    too_few = {label: n for label, n in counts.items() if n < needed}
+    if too_few:
+        raise InvalidInput(
+            f"every intent needs at least {needed} examples; too few for: "
+            + ", ".join(f"{k} ({v})" for k, v in sorted(too_few.items())),
+            detail={"counts": too_few},
+        )
+    pipeline = build_pipeline(p)
+    pipeline.fit(list(texts), list(labels))
+    version = f"{version_prefix}-{_version_hash(texts, labels, p)}"
+    return IntentModel(
+        pipeline,
+        version=version,
+        threshold=threshold,
+        metadata={"examples": len(texts), "intents": dict(sorted(counts.items()))},
+    )
+
+
+@lru_cache(maxsize=1)
+def default_model() -> IntentModel:
+    """The shipped cold-start model (trained on the seed corpus), loaded once per process."""
+    return IntentModel.load(DEFAULT_MODEL_PATH)

@@ -1,0 +1,150 @@
+"""Intent taxonomy, the shipped default model, calibrated 'unsure', and tenant models."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from mspclaw.errors import InvalidInput
+from mspclaw.triage.classifier import (
+    DEFAULT_MODEL_PATH,
+    IntentModel,
+    ModelLoadError,
+    default_model,
+    train,
+)
+from mspclaw.triage.normalise import normalise_ticket
+from mspclaw.triage.seed_corpus import CORPUS_PATH, generate, load_corpus
+from mspclaw.triage.taxonomy import INTENT_IDS, merge_intents, validate_intent_id
+
+OBVIOUS = {
+    "I forgot my password": "password_reset",
+    "printer on 2nd floor is offline": "printer",
+    "My account is locked out after too many attempts": "account_lockout",
+    "I got a new phone and need to move the authenticator app": "mfa",
+    "VPN won't connect from home": "vpn",
+    "The wifi in the meeting room keeps dropping": "wifi",
+    "Outlook keeps asking for my password and my mailbox is full": "email",
+    "C: drive is 98% full": "disk_space",
+    "My computer is very slow and keeps freezing": "slow_computer",
+    "Please install Adobe Acrobat on my laptop": "software_install",
+    "New starter joining on Monday, please create accounts": "onboarding",
+    "Sarah is leaving on Friday, please disable her account": "offboarding",
+    "Can I have access to the finance shared folder?": "access_request",
+    "My monitor is broken": "hardware",
+    "I deleted a file by mistake, can you restore it from backup?": "backup",
+    "I clicked a link in a phishing email": "security_alert",
+}
+
+
+def test_taxonomy_ids_are_exactly_the_documented_ones() -> None:
+    assert INTENT_IDS == (
+        "password_reset", "account_lockout", "mfa", "printer", "vpn", "wifi", "email",
+        "disk_space", "slow_computer", "software_install", "onboarding", "offboarding",
+        "access_request", "hardware", "backup", "security_alert", "other",
+    )  # fmt: skip
+
+
+def test_tenant_intents_are_validated_and_appended() -> None:
+    merged = merge_intents({"payroll_system": "Payroll system", "cctv": ""})
+    assert [i.id for i in merged[-2:]] == ["payroll_system", "cctv"]
+    assert merged[-1].label == "cctv" and not merged[-1].builtin
+    for bad in ("Payroll", "payroll-system", "_x", "a__b", "unsure", "9lives"):
+        with pytest.raises(InvalidInput):
+            merge_intents({bad: "x"})
+    with pytest.raises(InvalidInput, match="built in"):
+        merge_intents({"printer": "Printers and copiers"})
+    assert validate_intent_id("line_of_business_app") == "line_of_business_app"
+
+
+def test_shipped_model_loads_and_classifies_obvious_tickets() -> None:
+    assert DEFAULT_MODEL_PATH.stat().st_size < 5_000_000
+    model = default_model()
+    assert model.model_version.startswith("seed-")
+    assert set(model.intents) == set(INTENT_IDS)
+    wrong = {}
+    for text, expected in OBVIOUS.items():
+        prediction = model.predict(normalise_ticket("", text).text)
+        if prediction.intent != expected:
+            wrong[text] = prediction.intent
+    assert wrong == {}
+
+
+def test_prediction_carries_top_three_candidates_in_order() -> None:
+    prediction = default_model().predict("I forgot my password")
+    assert prediction.intent == "password_reset"
+    assert prediction.confidence == prediction.candidates[0].probability
+    assert len(prediction.candidates) == 3
+    probabilities = [c.probability for c in prediction.candidates]
+    assert probabilities == sorted(probabilities, reverse=True)
+    assert sum(probabilities) <= 1.0 + 1e-6
+
+
+def test_below_threshold_answers_unsure_with_candidates() -> None:
+    model = default_model()
+    vague = model.predict("what time is it")
+    assert vague.intent == "unsure"
+    assert vague.confidence < 0.5 and len(vague.candidates) == 3
+    # A tenant that wants near-certainty gets 'unsure' where the default would answer.
+    strict = model.predict("printer on 2nd floor is offline", threshold=0.999)
+    assert strict.intent == "unsure" and strict.candidates[0].intent == "printer"
+    relaxed = model.predict("what time is it", threshold=0.0)
+    assert relaxed.intent == relaxed.candidates[0].intent
+    with pytest.raises(InvalidInput):
+        model.predict("x", threshold=1.5)
+
+
+def test_shipped_corpus_is_what_the_generator_produces() -> None:
+    shipped = load_corpus(CORPUS_PATH)
+    assert shipped == generate()
+    per_intent = {i: sum(e.intent == i for e in shipped) for i in INTENT_IDS}
+    assert min(per_intent.values()) >= 200
+    channels = {e.channel for e in shipped}
+    assert {"email", "portal", "alert", "chat"} <= channels
+    assert any(e.body.startswith("<html>") for e in shipped)
+    assert any("Original Message" in e.body or "wrote:" in e.body for e in shipped)
+
+
+def _tenant_examples() -> tuple[list[str], list[str]]:
+    texts, labels = [], []
+    for i in range(12):
+        texts.append(f"The CCTV camera {i} in the car park shows no picture")
+        labels.append("cctv")
+        texts.append(f"Payroll system export number {i} fails with an error")
+        labels.append("payroll_system")
+        texts.append(f"Printer {i} on the ground floor is jammed")
+        labels.append("printer")
+    return texts, labels
+
+
+def test_tenant_model_learns_its_own_intents_and_round_trips(tmp_path: Path) -> None:
+    texts, labels = _tenant_examples()
+    model = train(texts, labels, threshold=0.4, version_prefix="tenant-acme")
+    assert model.predict("cctv camera in the car park is dark").intent == "cctv"
+    assert model.model_version == train(texts, labels).model_version.replace(
+        "intent-", "tenant-acme-"
+    )  # same data, same version
+    saved = model.save(tmp_path / "acme.joblib")
+    loaded = IntentModel.load(saved)
+    assert loaded.model_version == model.model_version and loaded.threshold == 0.4
+    probe = ["payroll export failing", "car park camera", "jammed printer"]
+    assert loaded.predict_many(probe) == model.predict_many(probe)
+
+
+def test_training_rejects_unusable_data() -> None:
+    with pytest.raises(InvalidInput, match="snake_case"):
+        train(["a", "b", "c", "d"], ["Printer", "Printer", "vpn", "vpn"])
+    with pytest.raises(InvalidInput, match="at least two intents"):
+        train(["a", "b", "c"], ["vpn", "vpn", "vpn"])
+    with pytest.raises(InvalidInput, match="too few for: mfa"):
+        train(["a", "b", "c", "d"], ["vpn", "vpn", "vpn", "mfa"])
+
+
+def test_loading_a_missing_or_foreign_file_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(ModelLoadError, match="not found"):
+        IntentModel.load(tmp_path / "missing.joblib")
+    junk = tmp_path / "junk.joblib"
+    junk.write_bytes(b"not a model")
+    with pytest.raises(ModelLoadError):
+        IntentModel.load(junk)
