@@ -225,6 +225,16 @@ class NoiseReducer:
         """Incidents still accepting alerts."""
         return [i for i in self._incidents.values() if i.status != "closed"]
 
+    def state_size(self) -> dict[str, int]:
+        """How much the reducer holds in memory, per kind of state (all are capped)."""
+        return {
+            "incidents": len(self._incidents),
+            "learnt_keys": len(self._stats),
+            "fingerprints": len(self._last_fp),
+            "flap_histories": len(self._flaps),
+            "closed_kept": len(self.closed),
+        }
+
     def incident(self, incident_id: UUID) -> Incident | None:
         """An incident still held in memory (open, or among the recently closed)."""
         found = self._incidents.get(incident_id)
