@@ -223,6 +223,10 @@ def _plan_step(phase: Phase, step: Step, scope: Scope, context: TicketContext) -
     backend = choose_backend(tool, step, context)
     if backend is None and status != "skipped":
         status, reason = "skipped", "the device has neither an MSPclaw agent nor an RMM"
+    if status == "conditional":
+        # an absent optional input usually is what the condition guards against; the
+        # executor validates again with the real values before running the step
+        deferred += [k for k, v in args.items() if v is None and k not in deferred]
     if status != "skipped":
         check_step_args(tool, step.id, args, deferred)
     return PlannedStep(
