@@ -62,7 +62,7 @@ class FaultPlan(BaseModel):
             if part.startswith("limit="):
                 plan.rate_limit_per_minute = int(part.split("=", 1)[1])
                 continue
-            match = re.fullmatch(r"([a-z_0-9]+)(?:x(\d+))?", part)
+            match = re.fullmatch(r"([a-z_]+|\d+)(?:x(\d+))?", part)
             if not match or match.group(1) not in FAULT_ALIASES:
                 raise ValueError(
                     f"unknown fault {part!r}; use e.g. 429x5, 500x2, timeoutx1, slowx3, "
@@ -441,7 +441,9 @@ class Simulator(ABC):
             self.requests += 1
             faults = self.faults
             if faults.take("timeout"):
+                # The client has given up by now; answer without consuming other faults.
                 await asyncio.sleep(faults.plan.timeout_seconds)
+                return await call_next(request)
             if faults.take("slow"):
                 await asyncio.sleep(faults.plan.slow_ms / 1000)
             if faults.over_limit() or faults.take("rate_limit"):
