@@ -184,7 +184,7 @@ class Playbook(_Strict):
     @classmethod
     def _input_names(cls, inputs: dict[str, PlaybookInput]) -> dict[str, PlaybookInput]:
         for name in inputs:
-            if not re.match(r"^[a-z][a-z0-9_]*$", name):
+            if not re.fullmatch(r"[a-z][a-z0-9_]*", name):
                 raise ValueError(f"input name {name!r} must be snake_case")
         return inputs
 

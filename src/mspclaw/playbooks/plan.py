@@ -98,9 +98,9 @@ def coerce_input(name: str, spec: PlaybookInput, value: Any) -> Any:
             f"input {name!r} must be {spec.type}: {exc.errors()[0]['msg']}",
             detail={"input": name},
         ) from exc
-    if spec.type == "email" and not _EMAIL.match(typed):
+    if spec.type == "email" and not _EMAIL.fullmatch(typed):
         raise InvalidInput(f"input {name!r} must be an e-mail address", detail={"input": name})
-    if spec.type == "hostname" and not _HOST.match(typed):
+    if spec.type == "hostname" and not _HOST.fullmatch(typed):
         raise InvalidInput(f"input {name!r} must be a host name", detail={"input": name})
     if spec.choices is not None and typed not in spec.choices:
         raise InvalidInput(f"input {name!r} must be one of {spec.choices}", detail={"input": name})

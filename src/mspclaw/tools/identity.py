@@ -18,13 +18,13 @@ _GROUP = re.compile(r"^[A-Za-z0-9 ._@()&'-]{1,128}$")
 
 
 def _user(value: str) -> str:
-    if not _USER.match(value):
+    if not _USER.fullmatch(value):
         raise ValueError("must be a user principal name / e-mail or a sAMAccountName")
     return value
 
 
 def _group(value: str) -> str:
-    if not _GROUP.match(value):
+    if not _GROUP.fullmatch(value):
         raise ValueError("must be a group name: letters, digits, space and . _ @ ( ) & ' -")
     return value
 
@@ -35,7 +35,7 @@ _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$")
 
 
 def _email(value: str) -> str:
-    if not _EMAIL.match(value):
+    if not _EMAIL.fullmatch(value):
         raise ValueError("must be an e-mail address")
     return value
 

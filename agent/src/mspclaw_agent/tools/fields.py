@@ -24,19 +24,19 @@ def _host(value: str) -> str:
         return str(ipaddress.ip_address(value))
     except ValueError:
         pass
-    if not _HOSTNAME.match(value) or value.startswith("-"):
+    if not _HOSTNAME.fullmatch(value) or value.startswith("-"):
         raise ValueError("must be a hostname (letters, digits, '-', '.') or an IP address")
     return value
 
 
 def _printer(value: str) -> str:
-    if not _PRINTER.match(value):
+    if not _PRINTER.fullmatch(value):
         raise ValueError("must be a printer name: letters, digits, '_', '.', '@', '-'")
     return value
 
 
 def _search(value: str) -> str:
-    if not _SEARCH.match(value) or value.startswith("-"):
+    if not _SEARCH.fullmatch(value) or value.startswith("-"):
         raise ValueError("must be plain text: letters, digits, space, '.', '_', '+', '-'")
     return value
 
