@@ -136,10 +136,16 @@ def test_high_severity_is_worth_a_human_but_routine_noise_is_not() -> None:
     assert "critical" in critical.reason
 
 
-def test_new_kind_after_learning_raises_once_with_reason() -> None:
+def warmed_up() -> NoiseReducer:
+    """A reducer that has learnt two hours of routine mail logins (learning period: one hour)."""
     reducer = NoiseReducer(NoiseConfig(learning_period=timedelta(hours=1)))
     for m in range(0, 120, 2):
         reducer.ingest(alert(m, "login_ok", host="mail"))
+    return reducer
+
+
+def test_new_kind_after_learning_raises_once_with_reason() -> None:
+    reducer = warmed_up()
     novel = reducer.ingest(alert(121, "sudo_to_root", host="web"))
     again = reducer.ingest(alert(122, "sudo_to_root", host="web"))
     assert novel.raise_ticket and "never seen" in novel.reason
@@ -149,9 +155,7 @@ def test_new_kind_after_learning_raises_once_with_reason() -> None:
 
 
 def test_attack_chain_across_hosts_is_one_ticket() -> None:
-    reducer = NoiseReducer(NoiseConfig(learning_period=timedelta(hours=1)))
-    for m in range(0, 120, 5):
-        reducer.ingest(alert(m, "login_ok", host="mail"))
+    reducer = warmed_up()
     scan = reducer.ingest(alert(121, "port_scan", host="fw"))
     shell = reducer.ingest(alert(130, "webshell", host="web"))
     other_site = reducer.ingest(alert(131, "webshell", host="web", site="globex"))

@@ -109,24 +109,25 @@ class ScenarioScore(BaseModel):
 
 def load_ait(path: Path, sample: int | None = None) -> list[LabelledAlert]:
     """Read one AIT scenario CSV in time order (``sample`` keeps the first N alerts by time)."""
-    alerts: list[LabelledAlert] = []
     with path.open(encoding="utf-8", newline="") as handle:
-        for number, row in enumerate(csv.DictReader(handle)):
-            detector = row["name"].split(":", 1)[0].strip()
-            event = AlertEvent(
-                id=str(number),
-                source=detector.lower(),
-                kind=row["short"],
-                host=row["host"],
-                site=path.stem.removesuffix("_alerts"),
-                time=datetime.fromtimestamp(int(row["time"]), tz=UTC),
-                message=row["name"],
-            )
-            alerts.append(
-                LabelledAlert(event=event, phase=row["time_label"], event_label=row["event_label"])
-            )
-    alerts.sort(key=lambda a: (a.event.time, int(a.event.id)))
-    return alerts[:sample] if sample else alerts
+        rows = [(int(row["time"]), n, row) for n, row in enumerate(csv.DictReader(handle))]
+    rows.sort(key=lambda item: (item[0], item[1]))
+    site = path.stem.removesuffix("_alerts")
+    alerts: list[LabelledAlert] = []
+    for epoch, number, row in rows[:sample] if sample else rows:
+        event = AlertEvent(
+            id=str(number),
+            source=row["name"].split(":", 1)[0].strip().lower(),
+            kind=row["short"],
+            host=row["host"],
+            site=site,
+            time=datetime.fromtimestamp(epoch, tz=UTC),
+            message=row["name"],
+        )
+        alerts.append(
+            LabelledAlert(event=event, phase=row["time_label"], event_label=row["event_label"])
+        )
+    return alerts
 
 
 def naive_incident_count(events: list[AlertEvent], gap: timedelta = timedelta(hours=1)) -> int:
