@@ -100,3 +100,29 @@ async def ping(marker: str) -> str:
     """A no-op task used by health checks and tests to prove the worker runs jobs."""
     log.info("ping_job_ran", marker=marker)
     return marker
+
+
+#: A worker that has not sent a heartbeat for this long is presumed dead.
+STALLED_AFTER_SECONDS = 60.0
+
+
+async def retry_stalled_jobs(job_app: procrastinate.App, *, seconds_since_heartbeat: float = STALLED_AFTER_SECONDS) -> int:
+    """Put jobs of dead workers back in the queue; returns how many were retried.
+
+    Tasks that must not repeat a side effect guard it with their own idempotency key
+    (the run executor does): a retried job resumes, it does not redo.
+    """
+    stalled = list(await job_app.job_manager.get_stalled_jobs(seconds_since_heartbeat=seconds_since_heartbeat))
+    for job in stalled:
+        log.warning("job_stalled_retrying", job_id=job.id, task=job.task_name)
+        await job_app.job_manager.retry_job(job)
+    return len(stalled)
+
+
+@app.periodic(cron="* * * * *", periodic_id="retry-stalled-jobs")
+@app.task(name="mspclaw.retry_stalled_jobs", queue=DEFAULT_QUEUE, pass_context=True,
+          queueing_lock="retry-stalled-jobs")
+async def retry_stalled_jobs_task(context: procrastinate.JobContext, timestamp: int) -> int:
+    """Every minute: recover jobs whose worker died mid-run."""
+    assert context.app is not None
+    return await retry_stalled_jobs(context.app)

