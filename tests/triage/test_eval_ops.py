@@ -48,9 +48,7 @@ def _labelled(n: int, minutes: float, kind: str, host: str, phase: str) -> Label
 
 def _scenario(quiet_phase_at: float) -> list[LabelledAlert]:
     """Two days of routine logins, an attack with new alert types, and a signal-less phase."""
-    alerts = [
-        _labelled(i, i * 3.0, "W-Sys-Dov", "mail", "false_positive") for i in range(0, 960)
-    ]
+    alerts = [_labelled(i, i * 3.0, "W-Sys-Dov", "mail", "false_positive") for i in range(0, 960)]
     n = len(alerts)
     attack = [(2900.0, "S-Flw-Nmp", "fw", "service_scans"), (2901.0, "W-Aut-Sud", "web", "privesc")]
     for offset, (minute, kind, host, phase) in enumerate(attack):
