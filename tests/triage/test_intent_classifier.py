@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from mspclaw.errors import InvalidInput
@@ -148,3 +149,14 @@ def test_loading_a_missing_or_foreign_file_is_a_clear_error(tmp_path: Path) -> N
     junk.write_bytes(b"not a model")
     with pytest.raises(ModelLoadError):
         IntentModel.load(junk)
+
+
+def test_fast_prediction_path_matches_the_sklearn_pipeline() -> None:
+    model = default_model()
+    texts = [normalise_ticket(e.subject, e.body).text for e in generate(per_intent=3, seed=5)]
+    texts += ["", "zzzz qqqq", "printer"]
+    fast = model.predict_proba(texts)
+    reference = model.pipeline.predict_proba(texts)
+    assert np.allclose(fast, reference, atol=1e-6)
+    one_by_one = np.vstack([model.predict_proba([t]) for t in texts])
+    assert np.allclose(one_by_one, reference, atol=1e-6)

@@ -130,6 +130,92 @@ def build_pipeline(params: ModelParams | None = None) -> Pipeline:
     return Pipeline([("features", features), ("classifier", classifier)])
 
 
+class _FastScorer:
+    """The fitted pipeline's arithmetic without scikit-learn's per-call input validation.
+
+    For one ticket, validation and joblib dispatch inside FeatureUnion and the 17 per-class
+    calibrators cost several times the maths itself; single-ticket triage needs < 20 ms p99.
+    Built only when the pipeline has exactly the expected shape, so results are identical
+    (a test compares it with ``pipeline.predict_proba``).
+    """
+
+    def __init__(
+        self,
+        vectorisers: list[TfidfVectorizer],
+        coef: np.ndarray,
+        intercept: np.ndarray,
+        a: np.ndarray,
+        b: np.ndarray,
+    ) -> None:
+        self.vectorisers = vectorisers
+        self.coef_t = np.ascontiguousarray(coef.T)
+        self.intercept = intercept
+        self.a = a
+        self.b = b
+
+    @classmethod
+    def from_pipeline(cls, pipeline: Pipeline) -> _FastScorer | None:
+        features = pipeline.steps[0][1]
+        classifier = pipeline.steps[-1][1]
+        if not (
+            len(pipeline.steps) == 2
+            and isinstance(features, FeatureUnion)
+            and not features.transformer_weights
+            and all(isinstance(t, TfidfVectorizer) for _, t in features.transformer_list)
+            and isinstance(classifier, CalibratedClassifierCV)
+            and len(classifier.calibrated_classifiers_) == 1
+        ):
+            return None
+        calibrated = classifier.calibrated_classifiers_[0]
+        svm = calibrated.estimator
+        if (
+            calibrated.method != "sigmoid"
+            or not isinstance(svm, LinearSVC)
+            or list(svm.classes_) != list(classifier.classes_)
+            or len(classifier.classes_) < 3  # binary calibration is laid out differently
+        ):
+            return None
+        return cls(
+            [t for _, t in features.transformer_list],
+            np.asarray(svm.coef_, dtype=np.float64),
+            np.asarray(svm.intercept_, dtype=np.float64),
+            np.array([c.a_ for c in calibrated.calibrators], dtype=np.float64),
+            np.array([c.b_ for c in calibrated.calibrators], dtype=np.float64),
+        )
+
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        blocks = [self._tfidf(vectoriser, texts) for vectoriser in self.vectorisers]
+        decision = sum(block @ coef for block, coef in zip(blocks, self._split(), strict=True))
+        decision = np.asarray(decision) + self.intercept
+        proba = 1.0 / (1.0 + np.exp(self.a * decision + self.b))
+        total = proba.sum(axis=1, keepdims=True)
+        uniform = np.full_like(proba, 1.0 / proba.shape[1])
+        return np.divide(proba, total, out=uniform, where=total != 0)
+
+    def _split(self) -> list[np.ndarray]:
+        sizes = [len(v.vocabulary_) for v in self.vectorisers]
+        edges = np.cumsum([0, *sizes])
+        return [self.coef_t[edges[i] : edges[i + 1]] for i in range(len(sizes))]
+
+    @staticmethod
+    def _tfidf(vectoriser: TfidfVectorizer, texts: Sequence[str]) -> Any:
+        # CountVectorizer's counting + TfidfTransformer's maths, done in place on the CSR
+        # arrays: scipy's generic multiply/normalise build several temporaries per call.
+        counts = vectoriser._count_vocab(list(texts), fixed_vocab=True)[1]
+        data = counts.data.astype(np.float64)
+        if vectoriser.sublinear_tf:
+            np.log(data, out=data)
+            data += 1.0
+        data *= vectoriser.idf_[counts.indices]
+        row_lengths = np.diff(counts.indptr)
+        cumulative = np.concatenate(([0.0], np.cumsum(data * data)))
+        norms = np.sqrt(cumulative[counts.indptr[1:]] - cumulative[counts.indptr[:-1]])
+        norms[norms == 0.0] = 1.0
+        data /= np.repeat(norms, row_lengths)
+        counts.data = data
+        return counts
+
+
 def _version_hash(texts: Sequence[str], labels: Sequence[str], params: ModelParams) -> str:
     digest = hashlib.sha256()
     digest.update(json.dumps(params.model_dump(), sort_keys=True).encode())
@@ -158,6 +244,7 @@ class IntentModel:
         self.threshold = threshold
         self.metadata = metadata or {}
         self.intents: list[str] = [str(c) for c in pipeline.classes_]
+        self._fast = _FastScorer.from_pipeline(pipeline)
 
     @property
     def model_version(self) -> str:
@@ -177,7 +264,7 @@ class IntentModel:
             raise InvalidInput(f"confidence threshold must be between 0 and 1, got {cutoff}")
         if not texts:
             return []
-        probabilities = self.pipeline.predict_proba(list(texts))
+        probabilities = self.predict_proba(texts)
         k = min(TOP_K, len(self.intents))
         results: list[IntentPrediction] = []
         for row in probabilities:
@@ -196,6 +283,12 @@ class IntentModel:
                 )
             )
         return results
+
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        """Calibrated probabilities, one row per text, columns in ``self.intents`` order."""
+        if self._fast is not None:
+            return self._fast.predict_proba(texts)
+        return np.asarray(self.pipeline.predict_proba(list(texts)))
 
     def size_bytes(self) -> int:
         """Size of the saved artefact (what an MSP stores per tenant)."""
