@@ -18,6 +18,7 @@ from mspclaw.gateway.hub import (
     ResultSink,
 )
 from mspclaw.gateway.routing import DispatchRouter, InProcessRouter, RoutedMessage
+from mspclaw.gateway.runtime import tune_gc_for_connections
 from mspclaw.gateway.views import GATEWAY_PATH, gateway_router
 
 __all__ = [
@@ -37,4 +38,5 @@ __all__ = [
     "ResultSink",
     "RoutedMessage",
     "gateway_router",
+    "tune_gc_for_connections",
 ]

@@ -151,7 +151,7 @@ class DeviceConnection:
             return False
         try:
             async with self._send_lock:
-                await self.websocket.send_text(encode_message(message))  # type: ignore[arg-type]
+                await self.websocket.send_text(encode_message(message))
         except Exception:
             # Any transport failure means the peer is gone; the receive loop cleans up.
             self.closed = True
