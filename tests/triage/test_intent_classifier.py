@@ -14,6 +14,7 @@ from mspclaw.triage.classifier import (
     ModelLoadError,
     default_model,
     train,
+    version_for,
 )
 from mspclaw.triage.normalise import normalise_ticket
 from mspclaw.triage.seed_corpus import CORPUS_PATH, generate, load_corpus
@@ -94,6 +95,15 @@ def test_below_threshold_answers_unsure_with_candidates() -> None:
     assert relaxed.intent == relaxed.candidates[0].intent
     with pytest.raises(InvalidInput):
         model.predict("x", threshold=1.5)
+
+
+def test_shipped_model_was_trained_on_the_shipped_corpus_with_current_code() -> None:
+    # Fails when the corpus, the normaliser or the parameters changed without
+    # re-running scripts/build_intent_model.py.
+    examples = load_corpus(CORPUS_PATH)
+    texts = [normalise_ticket(e.subject, e.body).text for e in examples]
+    expected = version_for(texts, [e.intent for e in examples], version_prefix="seed")
+    assert default_model().model_version == expected
 
 
 def test_shipped_corpus_is_what_the_generator_produces() -> None:

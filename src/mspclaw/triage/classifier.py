@@ -216,6 +216,17 @@ class _FastScorer:
         return counts
 
 
+def version_for(
+    texts: Sequence[str],
+    labels: Sequence[str],
+    *,
+    params: ModelParams | None = None,
+    version_prefix: str = "intent",
+) -> str:
+    """The model_version :func:`train` gives these inputs (a hash: same data, same version)."""
+    return f"{version_prefix}-{_version_hash(texts, labels, params or ModelParams())}"
+
+
 def _version_hash(texts: Sequence[str], labels: Sequence[str], params: ModelParams) -> str:
     digest = hashlib.sha256()
     digest.update(json.dumps(params.model_dump(), sort_keys=True).encode())
@@ -293,10 +304,15 @@ class IntentModel:
     def size_bytes(self) -> int:
         """Size of the saved artefact (what an MSP stores per tenant)."""
         buffer = io.BytesIO()
-        joblib.dump(self._payload(), buffer, compress=("gzip", 6))
+        joblib.dump(self._payload(), buffer, compress=("zlib", 6))
         return buffer.tell()
 
     def _payload(self) -> dict[str, Any]:
+        features = self.pipeline.steps[0][1]
+        for _, step in getattr(features, "transformer_list", []):
+            # A cached id() (memory address) that sklearn recomputes on demand; left in, it
+            # makes every rebuild of the same model differ byte-wise.
+            vars(step).pop("_stop_words_id", None)
         return {
             "format": 1,
             "pipeline": self.pipeline,
@@ -307,9 +323,9 @@ class IntentModel:
         }
 
     def save(self, path: Path) -> Path:
-        """Write the model as a gzip-compressed joblib file."""
+        """Write the model as a zlib-compressed joblib file."""
         path.parent.mkdir(parents=True, exist_ok=True)
-        joblib.dump(self._payload(), path, compress=("gzip", 6))
+        joblib.dump(self._payload(), path, compress=("zlib", 6))
         return path
 
     @classmethod
@@ -369,7 +385,7 @@ def train(
         )
     pipeline = build_pipeline(p)
     pipeline.fit(list(texts), list(labels))
-    version = f"{version_prefix}-{_version_hash(texts, labels, p)}"
+    version = version_for(texts, labels, params=p, version_prefix=version_prefix)
     return IntentModel(
         pipeline,
         version=version,
