@@ -362,6 +362,7 @@ class Simulator(ABC):
         self.ticket_count = tickets
         self.requests = 0
         self.deliveries: list[dict[str, Any]] = []
+        self.public_url = "http://127.0.0.1"  # updated from each request's base URL
         self._tasks: set[asyncio.Task[None]] = set()
         self.reset(seed)
 
@@ -436,6 +437,7 @@ class Simulator(ABC):
         async def inject_faults(
             request: Request, call_next: Callable[[Request], Awaitable[Response]]
         ) -> Response:
+            self.public_url = str(request.base_url).rstrip("/")
             if not self.is_api_path(request.url.path):
                 return await call_next(request)
             self.requests += 1
@@ -458,7 +460,7 @@ class Simulator(ABC):
 
     def _add_admin_routes(self, app: FastAPI) -> None:
         @app.get("/_sim/state")
-        def state() -> dict[str, Any]:
+        async def state() -> dict[str, Any]:
             return {
                 **self.summary(),
                 "requests": self.requests,
@@ -468,41 +470,41 @@ class Simulator(ABC):
             }
 
         @app.post("/_sim/faults")
-        def set_faults(plan: FaultPlan) -> FaultPlan:
+        async def set_faults(plan: FaultPlan) -> FaultPlan:
             self.faults.set(self._with_vendor_limit(plan))
             return plan
 
         @app.post("/_sim/reset")
-        def reset(seed: str = Body("demo", embed=True)) -> dict[str, Any]:
+        async def reset(seed: str = Body("demo", embed=True)) -> dict[str, Any]:
             with self.lock:
                 self.reset(seed)
             self.faults.set(self._with_vendor_limit(FaultPlan()))
             return self.summary()
 
         @app.post("/_sim/tickets", status_code=201)
-        def create_ticket(change: TicketChange) -> dict[str, Any]:
+        async def create_ticket(change: TicketChange) -> dict[str, Any]:
             with self.lock:
                 return self.admin_create_ticket(change)
 
         @app.patch("/_sim/tickets/{ticket_id}")
-        def update_ticket(ticket_id: str, change: TicketChange) -> dict[str, Any]:
+        async def update_ticket(ticket_id: str, change: TicketChange) -> dict[str, Any]:
             with self.lock:
                 return self.admin_update_ticket(ticket_id, change)
 
         @app.get("/_sim/tickets/{ticket_id}")
-        def get_ticket(ticket_id: str) -> dict[str, Any]:
+        async def get_ticket(ticket_id: str) -> dict[str, Any]:
             return self.admin_ticket(ticket_id)
 
         @app.get("/_sim/tickets/{ticket_id}/notes")
-        def get_notes(ticket_id: str) -> list[dict[str, Any]]:
+        async def get_notes(ticket_id: str) -> list[dict[str, Any]]:
             return self.admin_notes(ticket_id)
 
         @app.get("/_sim/alerts/{alert_id}")
-        def get_alert(alert_id: str) -> dict[str, Any]:
+        async def get_alert(alert_id: str) -> dict[str, Any]:
             return self.admin_alert(alert_id)
 
         @app.post("/_sim/webhooks/sample")
-        def sample(req: WebhookSampleRequest) -> dict[str, Any]:
+        async def sample(req: WebhookSampleRequest) -> dict[str, Any]:
             headers, body = self.webhook_sample(req.ticket_id, req.action)
             return {"headers": headers, "body": body.decode()}
 

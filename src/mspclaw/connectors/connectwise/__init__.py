@@ -1,0 +1,1 @@
+"""ConnectWise PSA (Manage) connector (REST): adapter, spec and simulator."""
