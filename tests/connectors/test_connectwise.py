@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 from collections.abc import Iterator
@@ -95,7 +94,7 @@ def test_codebase_discovery(cw: tuple[ConnectWiseSimulator, str]) -> None:
     assert info["Codebase"] == "v4_6_release/" and info["IsCloud"] is True
 
 
-async def test_throttle_answers_429_with_retry_after(cw: tuple[ConnectWiseSimulator, str]) -> None:
+def test_throttle_answers_429_with_retry_after(cw: tuple[ConnectWiseSimulator, str]) -> None:
     sim, url = cw
     sim.faults.plan.rate_limit = 1
     r = httpx.get(f"{url}{API}/service/tickets", headers=auth(sim))
