@@ -11,7 +11,7 @@ from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
-from mspclaw_agent.protocol import Question, utcnow
+from mspclaw_agent.protocol import ApprovalRequest, Question, utcnow
 
 from mspclaw.errors import NotFound
 from mspclaw.gateway import DispatchTimeout, InProcessRouter, Presence
@@ -107,6 +107,21 @@ async def test_revocation_disconnects_at_once(
     assert agent.proc is not None
     assert await asyncio.wait_for(agent.proc.wait(), 10) == 3  # EXIT_REVOKED
     assert server.gateway.connection_count == 0
+    assert not await server.gateway.disconnect(device_id, "revoked")
+
+
+async def test_agent_revoked_while_offline_stops_after_repeated_refusals(
+    server: GatewayServer, agents: AgentFactory, registry: MemoryRegistry
+) -> None:
+    agent = agents("a")
+    device_id = await agent.enroll(server)
+    registry.revoke(device_id)
+    await agent.start()
+    assert agent.proc is not None
+    assert await asyncio.wait_for(agent.proc.wait(), 15) == 3
+    assert agent.proc.stderr is not None
+    assert "HTTP 403" in (await agent.proc.stderr.read()).decode()
+    assert server.gateway.presence(device_id).presence is Presence.OFFLINE
 
 
 async def test_second_agent_for_same_device_replaces_first(
@@ -172,7 +187,7 @@ async def test_command_for_another_tenant_never_reaches_the_device(
     assert len(server.stored) == 1
 
 
-async def test_question_without_a_user_is_answered_unavailable(
+async def test_questions_and_consent_without_a_user_are_answered_unavailable(
     server: GatewayServer, agents: AgentFactory
 ) -> None:
     device_id = await online_agent(server, agents)
@@ -181,6 +196,10 @@ async def test_question_without_a_user_is_answered_unavailable(
     )
     assert answer.status == "unavailable"
     assert answer.answer is None
+    consent = await server.gateway.request_approval(
+        device_id, ApprovalRequest(request_id="r1", title="Restart the print spooler?", timeout=5)
+    )
+    assert consent.status == "unavailable"
 
 
 async def test_result_produced_while_disconnected_is_delivered_once_after_restart(
@@ -232,6 +251,9 @@ async def test_unstored_result_stays_in_outbox_until_a_server_stores_it(
     assert not command.future.done()
     assert (await agent.status())["undelivered_results"] == 1
     await first.stop()
+    # The outbox is on disk: a restarted agent process still delivers it.
+    await agent.stop()
+    await agent.start()
 
     second = GatewayServer(registry=registry, port=port)
     await second.start()

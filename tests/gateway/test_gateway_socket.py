@@ -62,6 +62,19 @@ async def test_unknown_credential_is_refused_before_upgrade(server: GatewayServe
     assert server.gateway.connection_count == 0
 
 
+async def test_authenticator_failure_is_a_retryable_503_not_a_refusal(
+    server: GatewayServer, registry: MemoryRegistry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def database_down(credential: str) -> None:
+        raise ConnectionError("database unavailable")
+
+    monkeypatch.setattr(registry, "authenticate", database_down)
+    with pytest.raises(InvalidStatus) as refused:
+        await connect(ws_url(server), additional_headers={"Authorization": "Bearer x"})
+    assert refused.value.response.status_code == 503
+    assert server.gateway.connection_count == 0
+
+
 async def test_hello_for_another_device_is_rejected(
     server: GatewayServer, registry: MemoryRegistry
 ) -> None:

@@ -46,6 +46,8 @@ log = logging.getLogger("mspclaw_agent")
 
 # Exit codes the service manager can act on (systemd RestartPreventExitStatus=3).
 EXIT_REVOKED = 3
+# Consecutive 401/403 answers to the upgrade before the agent believes it was revoked.
+REFUSALS_BEFORE_EXIT = 3
 # Room for the envelope around a tool's output inside one frame.
 _ENVELOPE_ROOM = 4096
 
@@ -127,6 +129,7 @@ class AgentConnection:
     async def run_forever(self) -> None:
         """Connect, serve, reconnect. Returns never; raises :class:`AgentRevoked`."""
         attempt = 0
+        refusals = 0
         while True:
             wait_extra = 0.0
             try:
@@ -142,13 +145,16 @@ class AgentConnection:
                     user_agent_header=f"mspclaw-agent/{__version__}",
                 ) as ws:
                     reason = await self._serve(ws)
-                    attempt = 0
+                    attempt = refusals = 0
                     if reason == "replaced":
                         # Another live process holds this identity: do not fight over it.
                         wait_extra = self.backoff.maximum
             except InvalidStatus as exc:
                 status = exc.response.status_code
-                if status in (401, 403):
+                refusals = refusals + 1 if status in (401, 403) else 0
+                # A proxy or WAF can refuse once by mistake; a revoked credential is
+                # refused every time, so only a run of refusals stops the agent.
+                if refusals >= REFUSALS_BEFORE_EXIT:
                     raise AgentRevoked(
                         f"gateway refused the device credential (HTTP {status})"
                     ) from None

@@ -234,6 +234,6 @@ def parse_message(raw: str | bytes, *, max_bytes: int = MAX_MESSAGE_BYTES) -> Me
         raise ProtocolError("invalid", f"invalid {kind} message: {fields}"[:500]) from None
 
 
-def encode_message(message: _Message) -> str:
+def encode_message(message: BaseModel) -> str:
     """Serialise a message as the JSON text frame the peer expects."""
     return message.model_dump_json()

@@ -43,6 +43,7 @@ from mspclaw_agent.protocol import (
     utcnow,
 )
 from pydantic import BaseModel
+from starlette.responses import PlainTextResponse
 from starlette.websockets import WebSocket
 
 from mspclaw.errors import MSPclawError, NotFound
@@ -395,7 +396,16 @@ class Gateway:
     async def handle_socket(self, websocket: WebSocket) -> None:
         """The WebSocket endpoint: authenticate, hello, serve until the socket ends."""
         credential = bearer_credential(websocket.headers.get("authorization"))
-        identity = await self.authenticator.authenticate(credential) if credential else None
+        try:
+            identity = await self.authenticator.authenticate(credential) if credential else None
+        except Exception:
+            # Not the device's fault (e.g. database down): answer 503 so the agent retries
+            # instead of concluding it was revoked.
+            log.exception("device authentication failed")
+            await websocket.send_denial_response(
+                PlainTextResponse("authentication unavailable", status_code=503)
+            )
+            return
         if identity is None:
             # Closing before accept answers the HTTP upgrade with 403.
             await websocket.close(code=CLOSE_UNAUTHENTICATED)
