@@ -11,7 +11,9 @@ from mspclaw.errors import InvalidInput
 from mspclaw.triage.classifier import (
     DEFAULT_MODEL_PATH,
     IntentModel,
+    LLMIntentAnswer,
     ModelLoadError,
+    combine_with_llm,
     default_model,
     train,
     version_for,
@@ -170,3 +172,31 @@ def test_fast_prediction_path_matches_the_sklearn_pipeline() -> None:
     assert np.allclose(fast, reference, atol=1e-6)
     one_by_one = np.vstack([model.predict_proba([t]) for t in texts])
     assert np.allclose(one_by_one, reference, atol=1e-6)
+
+
+def test_llm_answer_is_combined_with_the_offline_prediction() -> None:
+    offline = default_model().predict("weird email asking me to confirm my bank details")
+    ids = list(INTENT_IDS)
+    agree = combine_with_llm(
+        offline,
+        LLMIntentAnswer(intent="security_alert", confidence=0.95, model="gpt-x"),
+        allowed_intents=ids,
+    )
+    assert agree.intent == "security_alert"
+    assert agree.model_version == f"{offline.model_version}+gpt-x"
+    # Two confident answers that disagree give 'unsure' (with both as candidates), not a guess.
+    printer = default_model().predict("printer on 2nd floor is offline")
+    doubt = combine_with_llm(
+        printer, LLMIntentAnswer(intent="wifi", confidence=0.9), allowed_intents=ids
+    )
+    assert doubt.intent == "unsure" and doubt.confidence < printer.confidence - 0.4
+    assert {c.intent for c in doubt.candidates} >= {"printer", "wifi"}
+    # A hesitant LLM does not overturn a confident offline answer.
+    hesitant = combine_with_llm(
+        printer, LLMIntentAnswer(intent="wifi", confidence=0.3), allowed_intents=ids
+    )
+    assert hesitant.intent == "printer"
+    # An intent outside the taxonomy is ignored rather than trusted.
+    made_up = LLMIntentAnswer(intent="coffee_machine", confidence=1.0)
+    assert combine_with_llm(printer, made_up, allowed_intents=ids) == printer
+    assert combine_with_llm(printer, None, allowed_intents=ids) == printer

@@ -398,3 +398,67 @@ def train(
 def default_model() -> IntentModel:
     """The shipped cold-start model (trained on the seed corpus), loaded once per process."""
     return IntentModel.load(DEFAULT_MODEL_PATH)
+
+
+# --- LLM-assisted mode: the seam for mspclaw.reasoning ----------------------------------
+
+
+class LLMIntentAnswer(BaseModel):
+    """The structured output an LLM classifier must return (same taxonomy as the offline one)."""
+
+    intent: str
+    confidence: float = Field(ge=0.0, le=1.0)
+    rationale: str = ""
+    model: str = "llm"
+
+
+#: how much the LLM's answer weighs against the offline distribution when combined
+LLM_WEIGHT = 0.5
+
+
+def combine_with_llm(
+    offline: IntentPrediction,
+    llm: LLMIntentAnswer | None,
+    *,
+    allowed_intents: Sequence[str],
+    threshold: float = DEFAULT_THRESHOLD,
+) -> IntentPrediction:
+    """Blend an LLM answer into the offline prediction; never trust an unknown intent.
+
+    The LLM's answer becomes a distribution (its confidence on its intent, the rest spread like
+    the offline candidates) mixed with the offline candidates at LLM_WEIGHT. Agreement raises
+    confidence, disagreement lowers it, and the same threshold decides ``unsure``; when both
+    are confident but disagree the answer is ``unsure``. An answer outside the tenant's
+    taxonomy (a hallucinated intent) is ignored.
+    """
+    if llm is None or llm.intent not in allowed_intents:
+        return offline
+    offline_dist = {c.intent: c.probability for c in offline.candidates}
+    rest = sum(p for i, p in offline_dist.items() if i != llm.intent)
+    llm_dist = {
+        i: (p / rest) * (1.0 - llm.confidence) if rest else 0.0
+        for i, p in offline_dist.items()
+        if i != llm.intent
+    }
+    llm_dist[llm.intent] = llm.confidence
+    mixed = {
+        i: LLM_WEIGHT * llm_dist.get(i, 0.0) + (1.0 - LLM_WEIGHT) * offline_dist.get(i, 0.0)
+        for i in set(offline_dist) | set(llm_dist)
+    }
+    ranked = sorted(mixed.items(), key=lambda kv: (-kv[1], kv[0]))[:TOP_K]
+    candidates = [IntentCandidate(intent=i, probability=round(min(1.0, p), 4)) for i, p in ranked]
+    best = candidates[0]
+    offline_top = offline.candidates[0] if offline.candidates else None
+    # Two confident classifiers that disagree: that is exactly when a guess would hurt.
+    confident_clash = (
+        offline_top is not None
+        and offline_top.intent != llm.intent
+        and offline_top.probability >= threshold
+        and llm.confidence >= threshold
+    )
+    return IntentPrediction(
+        intent=best.intent if best.probability >= threshold and not confident_clash else UNSURE,
+        confidence=best.probability,
+        candidates=candidates,
+        model_version=f"{offline.model_version}+{llm.model}",
+    )
