@@ -148,7 +148,10 @@ class _FastScorer:
         b: np.ndarray,
     ) -> None:
         self.vectorisers = vectorisers
-        self.coef_t = np.ascontiguousarray(coef.T)
+        # One slice of the weight matrix per vectoriser, in FeatureUnion's column order.
+        edges = np.cumsum([0, *(len(v.vocabulary_) for v in vectorisers)])
+        coef_t = np.ascontiguousarray(coef.T)
+        self.coef_blocks = [coef_t[edges[i] : edges[i + 1]] for i in range(len(vectorisers))]
         self.intercept = intercept
         self.a = a
         self.b = b
@@ -185,17 +188,12 @@ class _FastScorer:
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         blocks = [self._tfidf(vectoriser, texts) for vectoriser in self.vectorisers]
-        decision = sum(block @ coef for block, coef in zip(blocks, self._split(), strict=True))
+        decision = sum(block @ coef for block, coef in zip(blocks, self.coef_blocks, strict=True))
         decision = np.asarray(decision) + self.intercept
         proba = 1.0 / (1.0 + np.exp(self.a * decision + self.b))
         total = proba.sum(axis=1, keepdims=True)
         uniform = np.full_like(proba, 1.0 / proba.shape[1])
-        return np.divide(proba, total, out=uniform, where=total != 0)
-
-    def _split(self) -> list[np.ndarray]:
-        sizes = [len(v.vocabulary_) for v in self.vectorisers]
-        edges = np.cumsum([0, *sizes])
-        return [self.coef_t[edges[i] : edges[i + 1]] for i in range(len(sizes))]
+        return np.asarray(np.divide(proba, total, out=uniform, where=total != 0))
 
     @staticmethod
     def _tfidf(vectoriser: TfidfVectorizer, texts: Sequence[str]) -> Any:
