@@ -122,8 +122,11 @@ class _Linter:
                         self.add(loc, f"{{{{ {expression} }}}} reads undeclared input {ref!r}")
                         ok = False
                 elif parts[0] == "steps":
-                    if len(parts) < 2 or parts[1] not in steps:
-                        self.add(loc, f"{expression!r} reads {ref!r}: no such earlier step")
+                    step = parts[1] if len(parts) > 1 else ""
+                    if step not in steps:
+                        self.add(
+                            loc, f"{expression!r} reads {ref!r}: no step {step!r} before this one"
+                        )
                         ok = False
                     elif len(parts) > 2 and parts[2] not in ("output", "ok"):
                         self.add(loc, f"{ref!r}: a step exposes only .output and .ok")
