@@ -113,7 +113,7 @@ def references(expression: str) -> list[str]:
 
     def visit(node: ast.AST) -> None:
         if isinstance(node, (ast.Attribute, ast.Name)):
-            path = _path(node)  # type: ignore[arg-type]
+            path = _path(node)
             if path is not None:
                 if not (len(path) == 1 and path[0].lower() in _CONSTANTS):
                     refs.append(".".join(path))

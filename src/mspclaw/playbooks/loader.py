@@ -69,7 +69,7 @@ def line_of(node: yaml.Node | None, loc: Sequence[str | int]) -> int | None:
     """1-based line of the node at path ``loc`` inside ``node`` (nearest existing parent)."""
     if node is None:
         return None
-    line = node.start_mark.line + 1
+    line: int = node.start_mark.line + 1
     current: yaml.Node = node
     for key in loc:
         nxt: yaml.Node | None = None
@@ -77,12 +77,12 @@ def line_of(node: yaml.Node | None, loc: Sequence[str | int]) -> int | None:
             for k_node, v_node in current.value:
                 if str(k_node.value) == str(key):
                     nxt = v_node
-                    line = k_node.start_mark.line + 1
+                    line = int(k_node.start_mark.line) + 1
                     break
         elif isinstance(current, yaml.SequenceNode) and isinstance(key, int):
             if 0 <= key < len(current.value):
                 nxt = current.value[key]
-                line = nxt.start_mark.line + 1
+                line = int(nxt.start_mark.line) + 1
         if nxt is None:
             break
         current = nxt

@@ -188,7 +188,7 @@ class Playbook(_Strict):
                 raise ValueError(f"input name {name!r} must be snake_case")
         return inputs
 
-    def all_steps(self) -> list[tuple[str, Step]]:
+    def all_steps(self) -> list[tuple[Literal["step", "verification", "rollback"], Step]]:
         """(phase, step) for steps, verification and rollback, in order."""
         return (
             [("step", s) for s in self.steps]

@@ -68,7 +68,7 @@ class PackageArgs(BaseModel):
 
     package: str = Field(
         description="id from the approved catalog",
-        json_schema_extra={"enum": sorted(APPROVED_PACKAGES)},
+        json_schema_extra={"enum": list(sorted(APPROVED_PACKAGES))},
     )
     simulate: bool = Field(
         False, description="plan only (apt-get -s on Linux; argv only elsewhere)"

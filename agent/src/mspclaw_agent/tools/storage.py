@@ -169,7 +169,7 @@ def _tree_size(path: str, budget: list[int]) -> int:
 
 def _breakdown(root: Path, top: int) -> dict[str, Any]:
     budget = [MAX_ENTRIES]
-    folders = []
+    folders: list[dict[str, Any]] = []
     files_total = 0
     with os.scandir(root) as entries:
         for entry in entries:
@@ -180,7 +180,7 @@ def _breakdown(root: Path, top: int) -> dict[str, Any]:
                     files_total += entry.stat(follow_symlinks=False).st_size
             except OSError:
                 continue
-    folders.sort(key=lambda f: (-f["bytes"], f["path"]))
+    folders.sort(key=lambda f: (-int(f["bytes"]), str(f["path"])))
     return {
         "folders": folders[:top],
         "files_in_root_bytes": files_total,
