@@ -16,6 +16,7 @@ from mspclaw.playbooks import (
     render,
     resolve_plan,
 )
+from mspclaw.tools import ToolOutcome
 
 
 def _ctx(**parts: object) -> TicketContext:
@@ -105,9 +106,44 @@ steps:
         resolve_plan(loaded, _ctx(ticket={"n": 5000}))
 
 
-def test_runtime_scope_resolves_step_outputs() -> None:
+def _outcome(tool: str, ok: bool = True, **output: object) -> ToolOutcome:
+    return ToolOutcome(tool=tool, ok=ok, output=dict(output), duration_ms=1)
+
+
+def test_results_decide_conditions_and_render_arguments() -> None:
+    pb = get_builtin("password-reset")
+    context = _ctx(contact={"email": "j@example.com", "phone": "+1555"})
+    after_lookup = resolve_plan(
+        pb, context, results={"lookup": _outcome("lookup_user", enabled=True)}
+    )
+    assert {s.id: s.status for s in after_lookup.steps}["reset"] == "run"
+    after_reset = resolve_plan(
+        pb,
+        context,
+        results={
+            "lookup": _outcome("lookup_user", enabled=True),
+            "reset": _outcome("reset_password", temporary_password="Tmp-123"),
+        },
+    )
+    sms = next(s for s in after_reset.steps if s.id == "send_sms")
+    assert sms.deferred_args == [] and "Tmp-123" in sms.args["message"]
+    disabled = resolve_plan(pb, context, results={"lookup": _outcome("lookup_user", enabled=False)})
+    assert {s.id: s.status for s in disabled.steps}["reset"] == "skipped"
+
+
+def test_a_skipped_step_reads_as_not_ok() -> None:
+    pb = get_builtin("account-lockout")
+    context = _ctx(contact={"email": "j@example.com"})
+    plan = resolve_plan(
+        pb, context, results={"lookup": _outcome("lookup_user", locked=False), "unlock": None}
+    )
+    assert {s.id: s.status for s in plan.steps}["tell_user"] == "skipped"
+
+
+def test_scope_keeps_unfinished_steps_pending() -> None:
     pb = get_builtin("printer-queue").playbook
-    context = _ctx(device={"os": "windows"})
-    scope = plan_scope(pb, context, {"printer": None}, {}, {"queue_status": {"total_jobs": 2}})
+    scope = plan_scope(
+        pb, _ctx(), {"printer": None}, {}, {"queue_status": _outcome("x", total_jobs=2)}
+    )
     assert render("{{ steps.queue_status.output.total_jobs > 0 }}", scope) is True
     assert "steps.clear_queue" in scope.pending

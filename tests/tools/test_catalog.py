@@ -9,6 +9,7 @@ from mspclaw_agent.tools import TOOLS as AGENT_TOOLS
 
 from mspclaw.tools import (
     CATALOG,
+    REDACTED,
     ToolArgumentsInvalid,
     UndoDerivationError,
     UnknownToolError,
@@ -103,3 +104,11 @@ def test_unknown_tool() -> None:
     with pytest.raises(UnknownToolError):
         get_tool("run_powershell")
     assert get_tool("ping").describe()["args_schema"]["properties"]["host"]
+
+
+def test_sensitive_fields_are_redacted() -> None:
+    spec = get_tool("reset_password")
+    output = {"temporary_password": "Tmp-123", "user": "a@b.com"}
+    assert spec.redact(output) == {"temporary_password": REDACTED, "user": "a@b.com"}
+    assert output["temporary_password"] == "Tmp-123"  # the original is untouched
+    assert get_tool("notify_user").redact({"message": "pw Tmp-123"})["message"] == REDACTED

@@ -8,9 +8,10 @@ decided at run time (they read a step output or an unanswered question).
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any, Literal
 
-from mspclaw_agent.tools import Platform, RiskClass
+from mspclaw_agent.tools import Platform, RiskClass, ToolOutcome
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from mspclaw.errors import InvalidInput
@@ -251,15 +252,26 @@ def plan_scope(
     context: TicketContext,
     inputs: dict[str, Any],
     questions: dict[str, str],
-    outputs: dict[str, dict[str, Any]] | None = None,
+    results: Mapping[str, ToolOutcome | None] | None = None,
 ) -> Scope:
-    """The expression scope for a run: context, inputs, and outputs of finished steps."""
-    outputs = outputs or {}
+    """The expression scope: context, inputs, and the results of steps decided so far.
+
+    ``results`` maps step id -> its ToolOutcome, or None for a step that was skipped
+    (it then reads as ``ok: false`` with an empty output). Other steps stay pending.
+    """
+    results = results or {}
     data = context.model_dump()
     data["inputs"] = dict(inputs)
-    data["steps"] = {sid: {"output": out, "ok": True} for sid, out in outputs.items()}
+    data["steps"] = {
+        sid: (
+            {"ok": False, "output": {}, "skipped": True}
+            if outcome is None
+            else {"ok": outcome.ok, "output": outcome.output, "skipped": False}
+        )
+        for sid, outcome in results.items()
+    }
     pending = {f"inputs.{q}" for q in questions}
-    pending |= {f"steps.{s.id}" for _, s in playbook.all_steps() if s.id not in outputs}
+    pending |= {f"steps.{s.id}" for _, s in playbook.all_steps() if s.id not in results}
     return Scope(data=data, pending=pending)
 
 
@@ -267,12 +279,19 @@ def resolve_plan(
     source: Playbook | LoadedPlaybook,
     context: TicketContext,
     inputs: dict[str, Any] | None = None,
+    *,
+    results: Mapping[str, ToolOutcome | None] | None = None,
 ) -> ResolvedPlan:
-    """The dry-run plan of ``source`` for ``context``; raises MissingInputs / PlanInvalid."""
+    """The plan of ``source`` for ``context``; raises MissingInputs / PlanInvalid.
+
+    Without ``results`` this is the dry-run. The executor calls it again after each step
+    with the results so far (and answered questions as inputs): conditions and arguments
+    that read those results are then decided and rendered for real.
+    """
     playbook = source.playbook if isinstance(source, LoadedPlaybook) else source
     digest = source.content_hash if isinstance(source, LoadedPlaybook) else content_hash(playbook)
     values, questions = resolve_inputs(playbook, context, inputs)
-    scope = plan_scope(playbook, context, values, questions)
+    scope = plan_scope(playbook, context, values, questions, results)
     steps = [_plan_step(phase, step, scope, context) for phase, step in playbook.all_steps()]
     note = None
     if playbook.note is not None:

@@ -14,6 +14,7 @@ from mspclaw.tools.backends import (
 )
 from mspclaw.tools.catalog import CATALOG, get_tool
 from mspclaw.tools.spec import (
+    REDACTED,
     BackendKind,
     BackendRef,
     ToolArgumentsInvalid,
@@ -26,6 +27,7 @@ from mspclaw.tools.spec import (
 
 __all__ = [
     "CATALOG",
+    "REDACTED",
     "BackendKind",
     "BackendRef",
     "BackendUnsupported",

@@ -11,6 +11,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from mspclaw.errors import InvalidInput, MSPclawError, NotFound
 
+REDACTED = "***redacted***"
+
 BackendKind = Literal["endpoint", "rmm_script", "identity", "notification"]
 
 
@@ -102,6 +104,10 @@ class ToolSpec(BaseModel):
                 f"invalid arguments for {self.name}: {text}",
                 detail={"tool": self.name, "problems": problems},
             ) from exc
+
+    def redact(self, data: dict[str, Any]) -> dict[str, Any]:
+        """A copy of args or output with sensitive fields replaced, for records and logs."""
+        return {k: (REDACTED if k in self.sensitive_fields else v) for k, v in data.items()}
 
     def describe(self) -> dict[str, Any]:
         """A JSON-ready description including the argument schema."""
