@@ -10,14 +10,13 @@ from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI, Request
 
 from mspclaw.connectors.base import MemoryReplayGuard
 from mspclaw.connectors.connectwise.adapter import ConnectWiseConnector
 from mspclaw.connectors.connectwise.simulator import API, ConnectWiseSimulator
 from mspclaw.connectors.errors import WebhookRejected
 from mspclaw.connectors.models import TicketCreate
-from mspclaw.connectors.simulator import ServedApp, Simulator
+from mspclaw.connectors.simulator import ServedApp, Simulator, WebhookReceiver
 from mspclaw.connectors.testing import ConnectorConformance, Credentials, full_sync
 
 
@@ -105,28 +104,16 @@ async def test_registered_callback_is_delivered_signed_and_verifies(
     cw: tuple[ConnectWiseSimulator, str],
 ) -> None:
     sim, url = cw
-    received: list[tuple[dict[str, str], bytes]] = []
-    hook = FastAPI()
-
-    @hook.post("/hooks/c1/s3cret")
-    async def catch(request: Request) -> dict[str, bool]:
-        received.append((dict(request.headers), await request.body()))
-        return {"ok": True}
-
-    with ServedApp(hook) as receiver:
+    with WebhookReceiver() as receiver:
         async with ConnectWiseConnector(cw_config(sim, url)) as conn:
             entry = await conn.register_webhook(f"{receiver.url}/hooks/c1/s3cret", "unused")
             assert entry["type"] == "Ticket" and entry["level"] == "Owner"
             sim.faults.plan.duplicate_webhooks = 1
             ticket = (await full_sync(conn))[0]
             await conn.add_note(ticket.external_id, "triggers a callback", internal=True)
-            for _ in range(100):
-                if len(received) >= 2:
-                    break
-                import asyncio
-
-                await asyncio.sleep(0.05)
-            assert len(received) == 2, sim.deliveries  # the duplicate delivery fault
+            await receiver.wait_for(2)
+            assert len(receiver.received) == 2, sim.deliveries  # the duplicate delivery fault
+            received = [(h, b) for _, h, b in receiver.received]
             guard = MemoryReplayGuard()
             events = await conn.verify_webhook(*received[0], now=datetime.now(UTC), replay=guard)
             assert events[0].external_id == ticket.external_id

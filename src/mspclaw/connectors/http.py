@@ -484,10 +484,12 @@ class ResilientClient:
 
 
 class OAuth2ClientCredentials(httpx.Auth):
-    """OAuth2 client-credentials (and refresh) as an httpx auth flow.
+    """OAuth2 client-credentials, or a refresh-token grant when ``refresh_token`` is given
+    (user context, which some vendors require for actions), as an httpx auth flow.
 
     The token is fetched lazily, cached until shortly before expiry, refreshed once on a
-    401, and registered with the redactor so it never reaches a log line.
+    401, and registered with the redactor so it never reaches a log line. A rotated refresh
+    token is kept in ``refresh_token`` (the caller persists it to the vault).
     """
 
     def __init__(
@@ -497,7 +499,9 @@ class OAuth2ClientCredentials(httpx.Auth):
         client_secret: str,
         scope: str,
         redactor: Redactor | None = None,
+        refresh_token: str | None = None,
     ) -> None:
+        self.refresh_token = refresh_token
         self.token_url = token_url
         self.client_id = client_id
         self.client_secret = client_secret
@@ -505,16 +509,21 @@ class OAuth2ClientCredentials(httpx.Auth):
         self.redactor = redactor
         self._token: str | None = None
         self._expires = 0.0
+        self.granted_scope = ""
 
     def _token_request(self) -> httpx.Request:
         return httpx.Request(
             "POST",
             self.token_url,
             data={
-                "grant_type": "client_credentials",
                 "client_id": self.client_id,
                 "client_secret": self.client_secret,
                 "scope": self.scope,
+                **(
+                    {"grant_type": "refresh_token", "refresh_token": self.refresh_token}
+                    if self.refresh_token
+                    else {"grant_type": "client_credentials"}
+                ),
             },
             headers={"Accept": "application/json"},
         )
@@ -531,9 +540,12 @@ class OAuth2ClientCredentials(httpx.Auth):
             raise VendorError(f"the OAuth token endpoint failed (HTTP {response.status_code})")
         payload = response.json()
         self._token = str(payload["access_token"])
+        self.refresh_token = payload.get("refresh_token") or self.refresh_token
+        self.granted_scope = str(payload.get("scope") or self.scope)
         self._expires = time.monotonic() + float(payload.get("expires_in", 3600)) - 30
         if self.redactor is not None:
             self.redactor.add(self._token)
+            self.redactor.add(self.refresh_token)
 
     async def async_auth_flow(
         self, request: httpx.Request

@@ -409,8 +409,11 @@ class Simulator(ABC):
         raise HTTPException(404, f"{self.name} has no webhooks")
 
     def admin_alert(self, alert_id: str) -> dict[str, Any]:
-        """The vendor record of an alert (RMM simulators override)."""
-        raise HTTPException(404, f"{self.name} has no alerts")
+        """The vendor record of an alert, from the simulator's ``alerts`` table if it has one."""
+        alerts: dict[str, dict[str, Any]] = getattr(self, "alerts", {})
+        if alert_id not in alerts:
+            raise HTTPException(404, f"{self.name} has no alert {alert_id}")
+        return alerts[alert_id]
 
     # --- shared machinery -------------------------------------------------------------
 
@@ -582,3 +585,25 @@ class ServedApp:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+class WebhookReceiver(ServedApp):
+    """A local endpoint that records every POST (to try a simulator's outbound webhooks)."""
+
+    def __init__(self, *, host: str = "127.0.0.1", port: int | None = None) -> None:
+        self.received: list[tuple[str, dict[str, str], bytes]] = []
+        app = FastAPI()
+
+        @app.post("/{path:path}")
+        async def record(path: str, request: Request) -> dict[str, bool]:
+            self.received.append((path, dict(request.headers), await request.body()))
+            return {"ok": True}
+
+        super().__init__(app, host=host, port=port)
+
+    async def wait_for(self, count: int, within_seconds: float = 5.0) -> None:
+        """Wait until ``count`` deliveries arrived (or the time is up)."""
+        deadline = time.monotonic() + within_seconds
+        # Deliveries land on the server thread's loop, so an asyncio.Event cannot be shared.
+        while len(self.received) < count and time.monotonic() < deadline:  # noqa: ASYNC110
+            await asyncio.sleep(0.02)

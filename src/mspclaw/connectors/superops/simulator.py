@@ -667,12 +667,6 @@ class SuperOpsSimulator(Simulator):
             raise HTTPException(404, "no such ticket")
         return self.notes[ticket_id]
 
-    def admin_alert(self, alert_id: str) -> dict[str, Any]:
-        """The stored alert."""
-        if alert_id not in self.alerts:
-            raise HTTPException(404, "no such alert")
-        return self.alerts[alert_id]
-
     def summary(self) -> dict[str, Any]:
         """Counts and the credentials to connect with."""
         return {

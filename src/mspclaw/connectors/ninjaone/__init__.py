@@ -1,0 +1,1 @@
+"""NinjaOne connector (REST + OAuth2, RMM): adapter, spec and simulator."""
