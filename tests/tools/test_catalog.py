@@ -112,3 +112,13 @@ def test_sensitive_fields_are_redacted() -> None:
     assert spec.redact(output) == {"temporary_password": REDACTED, "user": "a@b.com"}
     assert output["temporary_password"] == "Tmp-123"  # the original is untouched
     assert get_tool("notify_user").redact({"message": "pw Tmp-123"})["message"] == REDACTED
+
+
+def test_server_side_checks_are_platform_neutral_the_device_checks_roots() -> None:
+    spec = get_tool("cleanup_temp")
+    # a Windows device's temp folder plans fine on a Linux server ...
+    spec.validate_args({"paths": ["C:\\Windows\\Temp"], "older_than_hours": 48})
+    spec.validate_args({"paths": ["/etc"]})  # ... and the device rejects this one itself
+    for bad in ("relative/dir", "/tmp/../etc", "C:\\Temp\\..\\Windows"):
+        with pytest.raises(ToolArgumentsInvalid, match=r"without '\.\.'"):
+            spec.validate_args({"paths": [bad]})

@@ -203,3 +203,9 @@ async def test_a_failing_tool_never_raises() -> None:
     outcome = await execute_tool(tool, {})
     assert outcome.ok is False and outcome.error == "disk on fire"
     assert outcome.output == {"where": "C:"}
+
+
+async def test_unexpected_output_is_an_outcome_not_a_crash(recording_host: Any) -> None:
+    host = recording_host("windows", {"Get-Printer": json.dumps([{"Unexpected": 1}])})
+    outcome = await run_tool("printer_queue_status", {}, host=host)
+    assert outcome.ok is False and outcome.error == "KeyError: 'Name'"

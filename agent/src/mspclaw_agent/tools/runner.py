@@ -17,7 +17,6 @@ from mspclaw_agent.tools.base import (
     EndpointTool,
     Host,
     InvalidToolArguments,
-    ToolError,
     ToolFailed,
     ToolOutcome,
     ToolUnavailable,
@@ -28,7 +27,8 @@ from mspclaw_agent.tools.base import (
 def validate_args(tool: EndpointTool, args: dict[str, Any]) -> Any:
     """The tool's argument model built from ``args``, or InvalidToolArguments naming fields."""
     try:
-        return tool.args_model.model_validate(args)
+        # on_device: validators that need the real machine (paths, roots) run in full here
+        return tool.args_model.model_validate(args, context={"on_device": True})
     except ValidationError as exc:
         problems = [
             {
@@ -121,7 +121,9 @@ async def execute_tool(
         return outcome(False, {"available": False, "missing": exc.missing}, str(exc))
     except ToolFailed as exc:
         return outcome(False, exc.output, str(exc))
-    except (ToolError, OSError, ValueError) as exc:
+    except Exception as exc:
+        # the contract: a tool failure is an outcome (a parser meeting unexpected output, a
+        # vanished program...); type and message are kept in the error, nothing is lost
         return outcome(False, {}, f"{type(exc).__name__}: {exc}")
     return outcome(True, output, None)
 

@@ -11,11 +11,11 @@ import os
 import stat
 import tempfile
 import time
-from pathlib import Path
+from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
 
 import psutil
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from mspclaw_agent.tools.base import (
     ALL_PLATFORMS,
@@ -71,12 +71,21 @@ class CleanupArgs(BaseModel):
 
     @field_validator("paths")
     @classmethod
-    def _within_roots(cls, paths: list[str]) -> list[str]:
+    def _within_roots(cls, paths: list[str], info: ValidationInfo) -> list[str]:
+        # Anywhere (server, planner): absolute, no '..', in POSIX or Windows form. On the
+        # device itself (run_tool passes on_device): resolved and inside this OS's roots.
+        on_device = bool(info.context and info.context.get("on_device"))
         checked = []
         for raw in paths:
-            candidate = Path(raw)
-            if not candidate.is_absolute() or ".." in candidate.parts:
+            forms = (PurePosixPath(raw), PureWindowsPath(raw))
+            if not any(f.is_absolute() for f in forms) or any(".." in f.parts for f in forms):
                 raise ValueError(f"{raw!r} must be an absolute path without '..'")
+            if not on_device:
+                checked.append(raw)
+                continue
+            candidate = Path(raw)
+            if not candidate.is_absolute():
+                raise ValueError(f"{raw!r} is not an absolute path on this device")
             real = Path(os.path.realpath(candidate))
             if not _inside_roots(real):
                 allowed = ", ".join(str(r) for r in cleanup_roots())
