@@ -107,3 +107,15 @@ def test_builtin_files_are_where_the_loader_says() -> None:
     loaded = get_builtin("printer-queue")
     assert Path(loaded.source).name == "printer.yaml"
     assert loaded.line_of(["steps", 1, "when"]) is not None
+
+
+def test_examples_must_name_real_steps_and_rollback_needs_something_to_undo() -> None:
+    text = GOOD + (
+        "  - id: again\n    tool: printer_queue_status\n    on_failure: rollback\n"
+        "examples:\n  - name: e\n    expect: {run: [status, ghost], questions: [nope]}\n"
+    )
+    problems = lint_text(text, "x.yaml")
+    messages = {(p.severity, p.message) for p in problems}
+    assert ("error", "example 'e': no step 'ghost'") in messages
+    assert ("error", "example 'e': no input 'nope'") in messages
+    assert any(s == "warning" and "no earlier step has an undo tool" in m for s, m in messages)

@@ -81,7 +81,41 @@ class _Linter:
                 self.check_step(loc, step, visible)
         if self.pb.note:
             self.check_refs(["note"], template_expressions(self.pb.note), set(self.step_ids))
+        self.check_rollback()
+        self.check_examples()
         return self.problems
+
+    def check_rollback(self) -> None:
+        for index, step in enumerate(self.pb.steps):
+            if step.on_failure != "rollback":
+                continue
+            earlier = self.pb.steps[:index]
+            undoable = [s for s in earlier if (spec := CATALOG.get(s.tool)) and spec.undo]
+            if not undoable and not self.pb.rollback:
+                self.add(
+                    ["steps", index, "on_failure"],
+                    f"step {step.id}: on_failure: rollback, but no earlier step has an undo "
+                    "tool and there are no rollback steps",
+                    "warning",
+                )
+
+    def check_examples(self) -> None:
+        known = set(self.step_ids)
+        for index, example in enumerate(self.pb.examples):
+            expect = example.expect
+            for key in ("run", "skipped", "conditional", "approvals"):
+                for step_id in getattr(expect, key) or []:
+                    if step_id not in known:
+                        self.add(
+                            ["examples", index, "expect", key],
+                            f"example {example.name!r}: no step {step_id!r}",
+                        )
+            for name in expect.questions or []:
+                if name not in self.pb.inputs:
+                    self.add(
+                        ["examples", index, "expect", "questions"],
+                        f"example {example.name!r}: no input {name!r}",
+                    )
 
     def check_triggers(self) -> None:
         for i, intent in enumerate(self.pb.triggers.intents):
