@@ -4,6 +4,8 @@ dry-runs against a realistic sample ticket with a plan whose arguments validate.
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mspclaw.playbooks import (
     TicketContext,
@@ -177,11 +179,7 @@ def test_per_os_steps_follow_the_device() -> None:
     assert statuses["windows"]["restart_wlan"] == "conditional"
     assert statuses["windows"]["restart_network_manager"] == "skipped"
     assert statuses["linux"]["restart_network_manager"] == "conditional"
-    assert (
-        statuses["macos"]["restart_wlan"]
-        == statuses["macos"]["restart_network_manager"]
-        == "skipped"
-    )
+    assert statuses["macos"]["restart_wlan"] == statuses["macos"]["restart_network_manager"] == "skipped"
     unknown = resolve_plan(wifi, TicketContext.model_validate(base))
     assert {s.id: s.status for s in unknown.steps}["restart_wlan"] == "conditional"
 
@@ -199,8 +197,34 @@ def test_rmm_only_device_gets_the_rmm_backend() -> None:
     assert {s.backend for s in plan.steps} == {"rmm_script"}
     unreachable = resolve_plan(
         get_builtin("low-disk-space"),
-        TicketContext.model_validate(
-            {"ticket": {"intent": "disk_space"}, "device": {"os": "windows", "agent": False}}
-        ),
+        TicketContext.model_validate({"ticket": {"intent": "disk_space"}, "device": {"os": "windows", "agent": False}}),
     )
     assert {s.status for s in unreachable.steps} == {"skipped"}
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    playbook_id=st.sampled_from(sorted(SAMPLES)),
+    os_name=st.sampled_from([None, "windows", "macos", "linux"]),
+    agent=st.booleans(),
+    rmm=st.booleans(),
+)
+def test_plan_invariants_on_any_device(playbook_id: str, os_name: str | None, agent: bool, rmm: bool) -> None:
+    raw, inputs = SAMPLES[playbook_id]
+    context = TicketContext.model_validate(
+        {**raw, "device": {**dict(raw.get("device") or {}), "os": os_name, "agent": agent, "rmm": rmm}}  # type: ignore[dict-item]
+    )
+    plan = resolve_plan(BUILTIN[playbook_id], context, inputs)
+    steps = {s.id: s for _, s in BUILTIN[playbook_id].playbook.all_steps()}
+    for planned in plan.steps:
+        spec = get_tool(planned.tool)
+        if planned.status == "skipped":
+            continue
+        if spec.risk == "destructive":
+            assert planned.id in plan.approvals_needed
+        assert planned.backend is not None and spec.backend(planned.backend) is not None
+        declared_os = steps[planned.id].os
+        if declared_os is not None and planned.status == "run":
+            assert os_name in declared_os
+        if planned.backend in ("endpoint", "rmm_script"):
+            assert agent if planned.backend == "endpoint" else rmm

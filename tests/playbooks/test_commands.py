@@ -31,9 +31,7 @@ def test_lint_builtins_ok_and_bad_file_exit_1(tmp_path: Path) -> None:
     assert ok.exit_code == 0, ok.output
     assert ok.stdout.count(": ok") == 15
     bad = tmp_path / "bad.yaml"
-    bad.write_text(
-        "id: b\ntitle: b\nversion: 1.0.0\ntools: [ghost]\nsteps:\n  - id: s\n    tool: ghost\n"
-    )
+    bad.write_text("id: b\ntitle: b\nversion: 1.0.0\ntools: [ghost]\nsteps:\n  - id: s\n    tool: ghost\n")
     result = runner.invoke(playbook_app, ["lint", str(bad)])
     assert result.exit_code == 1
     assert f"{bad}:4: error: unknown tool 'ghost'" in result.output
@@ -42,14 +40,10 @@ def test_lint_builtins_ok_and_bad_file_exit_1(tmp_path: Path) -> None:
 def test_test_runs_examples(tmp_path: Path) -> None:
     result = runner.invoke(playbook_app, ["test", *map(str, builtin_paths())])
     assert result.exit_code == 0, result.output
-    assert (
-        "PASS printer-queue :: a sprint planning ticket is not a printer problem" in result.stdout
-    )
+    assert "PASS printer-queue :: a sprint planning ticket is not a printer problem" in result.stdout
     text = Path(builtin_paths()[0]).read_text()
     wrong = tmp_path / "wrong.yaml"
-    wrong.write_text(
-        text.replace("run: [lookup, grant_mailbox, tell_user, verify]", "run: [lookup]")
-    )
+    wrong.write_text(text.replace("run: [lookup, grant_mailbox, tell_user, verify]", "run: [lookup]"))
     failed = runner.invoke(playbook_app, ["test", str(wrong)])
     assert failed.exit_code == 1
     assert "FAIL access-request :: shared mailbox" in failed.stdout

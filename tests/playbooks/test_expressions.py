@@ -53,9 +53,7 @@ def test_templates_keep_types_and_interpolate_text() -> None:
 
 def test_pending_references_are_deferred() -> None:
     assert evaluate("steps.later.output.x == 1", SCOPE) == Deferred(("steps.later.output.x",))
-    assert evaluate("inputs.answer == true and device.os == 'windows'", SCOPE) == Deferred(
-        ("inputs.answer",)
-    )
+    assert evaluate("inputs.answer == true and device.os == 'windows'", SCOPE) == Deferred(("inputs.answer",))
     assert isinstance(render("code {{ steps.later.output.code }}", SCOPE), Deferred)
     # short-circuit: a false left side decides without waiting
     assert evaluate("device.os == 'linux' and steps.later.ok", SCOPE) is False

@@ -77,15 +77,11 @@ def test_referencing_a_later_step_is_an_error() -> None:
 
 
 def test_args_are_validated_against_the_tool_after_templating() -> None:
-    text = GOOD.replace(
-        'args: {printer: "{{ inputs.printer }}"}', 'args: {printer: "spooler; rm -rf /"}'
-    )
+    text = GOOD.replace('args: {printer: "{{ inputs.printer }}"}', 'args: {printer: "spooler; rm -rf /"}')
     problems = lint_text(text, "demo.yaml")
     assert len(problems) == 1 and problems[0].line == 14
     assert "printer" in problems[0].message and "do not validate" in problems[0].message
-    sample = GOOD.replace(
-        "field: printer, required: false}", "field: printer, sample: 'bad name; x'}"
-    )
+    sample = GOOD.replace("field: printer, required: false}", "field: printer, sample: 'bad name; x'}")
     assert any("do not validate" in p.message for p in lint_text(sample, "s.yaml"))
 
 

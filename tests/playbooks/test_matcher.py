@@ -50,9 +50,7 @@ def test_print_does_not_match_sprint() -> None:
 def test_intent_outranks_keywords() -> None:
     by_intent = _pb("by-intent", intents=["vpn"])
     by_words = _pb("by-words", keywords=["vpn", "tunnel", "remote access"])
-    ranked = match_playbooks(
-        [by_words, by_intent], _ctx(intent="vpn", subject="VPN tunnel remote access down")
-    )
+    ranked = match_playbooks([by_words, by_intent], _ctx(intent="vpn", subject="VPN tunnel remote access down"))
     assert [c.playbook_id for c in ranked] == ["by-intent", "by-words"]
     assert ranked[0].reasons == ["intent vpn"]
     assert ranked[1].reasons == ["keywords: vpn, tunnel, remote access"]
@@ -63,9 +61,7 @@ def test_os_and_client_scope_filter_and_score() -> None:
     acme_only = _pb("acme", intents=["printer"], clients=["acme"])
     generic = _pb("generic", intents=["printer"])
     mac = _ctx(intent="printer", device={"os": "macos"}, client={"id": "globex"})
-    assert [c.playbook_id for c in match_playbooks([windows_only, acme_only, generic], mac)] == [
-        "generic"
-    ]
+    assert [c.playbook_id for c in match_playbooks([windows_only, acme_only, generic], mac)] == ["generic"]
     acme_win = _ctx(intent="printer", device={"os": "windows"}, client={"id": "acme"})
     ranked = match_playbooks([windows_only, acme_only, generic], acme_win)
     assert [c.playbook_id for c in ranked] == ["acme", "win", "generic"]

@@ -55,9 +55,7 @@ def test_provided_inputs_override_the_ticket() -> None:
 
 
 def test_deferred_arguments_and_approvals() -> None:
-    plan = resolve_plan(
-        get_builtin("password-reset"), _ctx(contact={"email": "j@example.com", "phone": "+1555"})
-    )
+    plan = resolve_plan(get_builtin("password-reset"), _ctx(contact={"email": "j@example.com", "phone": "+1555"}))
     sms = next(s for s in plan.steps if s.id == "send_sms")
     assert sms.deferred_args == ["message"]
     assert "{{ steps.reset.output.temporary_password }}" in sms.args["message"]
@@ -79,9 +77,7 @@ def test_destructive_steps_always_need_approval() -> None:
 
 def test_questions_defer_the_steps_that_read_them() -> None:
     plan = resolve_plan(get_builtin("phishing-report"), _ctx(contact={"email": "j@example.com"}))
-    assert plan.questions == {
-        "clicked": "Did you click a link or enter your password after opening the message?"
-    }
+    assert plan.questions == {"clicked": "Did you click a link or enter your password after opening the message?"}
     assert plan.ids("conditional") == ["revoke", "reset"]
     assert "{{ inputs.clicked }}" in (plan.note_preview or "")
 
@@ -113,9 +109,7 @@ def _outcome(tool: str, ok: bool = True, **output: object) -> ToolOutcome:
 def test_results_decide_conditions_and_render_arguments() -> None:
     pb = get_builtin("password-reset")
     context = _ctx(contact={"email": "j@example.com", "phone": "+1555"})
-    after_lookup = resolve_plan(
-        pb, context, results={"lookup": _outcome("lookup_user", enabled=True)}
-    )
+    after_lookup = resolve_plan(pb, context, results={"lookup": _outcome("lookup_user", enabled=True)})
     assert {s.id: s.status for s in after_lookup.steps}["reset"] == "run"
     after_reset = resolve_plan(
         pb,
@@ -134,16 +128,12 @@ def test_results_decide_conditions_and_render_arguments() -> None:
 def test_a_skipped_step_reads_as_not_ok() -> None:
     pb = get_builtin("account-lockout")
     context = _ctx(contact={"email": "j@example.com"})
-    plan = resolve_plan(
-        pb, context, results={"lookup": _outcome("lookup_user", locked=False), "unlock": None}
-    )
+    plan = resolve_plan(pb, context, results={"lookup": _outcome("lookup_user", locked=False), "unlock": None})
     assert {s.id: s.status for s in plan.steps}["tell_user"] == "skipped"
 
 
 def test_scope_keeps_unfinished_steps_pending() -> None:
     pb = get_builtin("printer-queue").playbook
-    scope = plan_scope(
-        pb, _ctx(), {"printer": None}, {}, {"queue_status": _outcome("x", total_jobs=2)}
-    )
+    scope = plan_scope(pb, _ctx(), {"printer": None}, {}, {"queue_status": _outcome("x", total_jobs=2)})
     assert render("{{ steps.queue_status.output.total_jobs > 0 }}", scope) is True
     assert "steps.clear_queue" in scope.pending
