@@ -39,6 +39,8 @@ OBVIOUS = {
     "My monitor is broken": "hardware",
     "I deleted a file by mistake, can you restore it from backup?": "backup",
     "I clicked a link in a phishing email": "security_alert",
+    "Der Drucker im 2. Stock druckt nicht mehr": "printer",
+    "J'ai oublié mon mot de passe": "password_reset",
 }
 
 

@@ -532,8 +532,7 @@ BANKS: dict[str, PhraseBank] = {
             ),
             (
                 "Print spooler service stopped on {server}",
-                "Service 'Print Spooler' on {server} changed state to Stopped. "
-                "Automatic restart failed.",
+                "Service 'Print Spooler' on {server} changed state to Stopped. Automatic restart failed.",
             ),
         ),
         chats=(
@@ -583,8 +582,7 @@ BANKS: dict[str, PhraseBank] = {
         alerts=(
             (
                 "VPN tunnel down: {site}",
-                "Site-to-site VPN tunnel between head office and {site} is down.\n"
-                "Phase 1 negotiation failed.",
+                "Site-to-site VPN tunnel between head office and {site} is down.\nPhase 1 negotiation failed.",
             ),
             (
                 "Firewall alert - IPsec tunnel flapping",
@@ -637,8 +635,7 @@ BANKS: dict[str, PhraseBank] = {
         alerts=(
             (
                 "Access point offline: AP-{floor}",
-                "UniFi controller: access point AP-03 at {site} disconnected.\n"
-                "Clients affected: 14",
+                "UniFi controller: access point AP-03 at {site} disconnected.\nClients affected: 14",
             ),
             (
                 "Wireless controller alert",
@@ -1062,9 +1059,7 @@ BANKS: dict[str, PhraseBank] = {
         alerts=(
             (
                 "Backup job failed: {server}",
-                "Veeam job 'Nightly-{server}' finished with Failed status.\n"
-                "Error: Failed to create "
-                "VM snapshot.",
+                "Veeam job 'Nightly-{server}' finished with Failed status.\nError: Failed to create VM snapshot.",
             ),
             (
                 "[Backup] Job completed with warnings",
@@ -1124,8 +1119,7 @@ BANKS: dict[str, PhraseBank] = {
             ),
             (
                 "Suspicious sign-in: {first}",
-                "Impossible travel alert: sign-in for {first} "
-                "from two countries within 10 minutes.",
+                "Impossible travel alert: sign-in for {first} from two countries within 10 minutes.",
             ),
             (
                 "[SOC] Ransomware behaviour detected",
@@ -1137,8 +1131,7 @@ BANKS: dict[str, PhraseBank] = {
             ),
             (
                 "Malicious inbox rule created",
-                "Defender for Office: inbox rule forwarding all mail externally "
-                "created for {first}.",
+                "Defender for Office: inbox rule forwarding all mail externally created for {first}.",
             ),
         ),
         chats=("got a phishing email", "clicked a dodgy link", "virus popup", "think im hacked"),
@@ -1186,6 +1179,125 @@ BANKS: dict[str, PhraseBank] = {
         portal_category=("General request", "Other", "Question"),
     ),
 }
+
+#: the same requests as European clients write them (German, French, Spanish, Dutch)
+FOREIGN_PROBLEMS: dict[str, tuple[str, ...]] = {
+    "password_reset": (
+        "Ich habe mein Passwort vergessen, bitte zurücksetzen.",
+        "Mein Kennwort ist abgelaufen und ich kann es nicht ändern.",
+        "J'ai oublié mon mot de passe, pouvez-vous le réinitialiser ?",
+        "He olvidado mi contraseña y no puedo entrar.",
+        "Ik ben mijn wachtwoord vergeten, kunnen jullie het resetten?",
+    ),
+    "account_lockout": (
+        "Mein Konto ist gesperrt, zu viele Anmeldeversuche.",
+        "Mon compte est verrouillé après plusieurs tentatives.",
+        "Mi cuenta está bloqueada, por favor desbloquearla.",
+        "Mijn account is geblokkeerd na te veel pogingen.",
+    ),
+    "mfa": (
+        "Ich habe ein neues Handy und brauche die Authenticator App neu eingerichtet.",
+        "Je ne reçois plus le code de vérification à deux facteurs.",
+        "No me llega el código de verificación en dos pasos.",
+        "Ik krijg geen MFA melding meer op mijn telefoon.",
+    ),
+    "printer": (
+        "Der Drucker im {floor} druckt nicht mehr.",
+        "Der Drucker zeigt Papierstau an und ist offline.",
+        "L'imprimante du {floor} ne fonctionne plus, bourrage papier.",
+        "La impresora no imprime, aparece como desconectada.",
+        "De printer op de {floor} print niet meer.",
+    ),
+    "vpn": (
+        "Ich kann mich von zu Hause nicht mit dem VPN verbinden.",
+        "Le VPN ne se connecte plus depuis chez moi.",
+        "No puedo conectarme a la VPN desde casa.",
+        "De VPN verbinding valt steeds weg als ik thuis werk.",
+    ),
+    "wifi": (
+        "Das WLAN im Büro bricht ständig ab.",
+        "Le Wi-Fi ne marche pas dans la salle de réunion.",
+        "El wifi de la oficina no funciona.",
+        "De wifi in het kantoor valt steeds weg.",
+    ),
+    "email": (
+        "Outlook startet nicht mehr und ich bekomme keine E-Mails.",
+        "Ma boîte mail est pleine, je ne peux plus envoyer de messages.",
+        "No recibo correos electrónicos desde esta mañana.",
+        "Mijn mailbox is vol en ik kan geen e-mails versturen.",
+    ),
+    "disk_space": (
+        "Die Festplatte C: ist voll, ich kann nichts mehr speichern.",
+        "Le disque C: est plein, plus d'espace disponible.",
+        "El disco duro está lleno, no hay espacio.",
+        "Mijn C-schijf is vol, geen ruimte meer.",
+    ),
+    "slow_computer": (
+        "Mein Computer ist seit dem Update extrem langsam.",
+        "Mon ordinateur est très lent et se bloque souvent.",
+        "Mi ordenador va muy lento y se congela.",
+        "Mijn computer is heel traag sinds de update.",
+    ),
+    "software_install": (
+        "Bitte installieren Sie {app} auf meinem Laptop.",
+        "Pouvez-vous installer {app} sur mon poste ?",
+        "Necesito que me instalen {app}, por favor.",
+        "Kunnen jullie {app} op mijn laptop installeren?",
+    ),
+    "onboarding": (
+        "Neuer Mitarbeiter {name} fängt am {date} an, bitte Konto und Laptop vorbereiten.",
+        "Un nouveau collaborateur arrive le {date}, merci de créer son compte.",
+        "Tenemos un nuevo empleado que empieza el {date}, necesita cuenta y portátil.",
+        "Nieuwe medewerker {name} begint op {date}, graag account aanmaken.",
+    ),
+    "offboarding": (
+        "{name} verlässt das Unternehmen, bitte das Konto zum {date} sperren.",
+        "{name} quitte la société, merci de désactiver son compte.",
+        "{name} deja la empresa, por favor desactivar su cuenta.",
+        "{name} gaat uit dienst, graag het account blokkeren.",
+    ),
+    "access_request": (
+        "Ich brauche Zugriff auf den Ordner {share}.",
+        "Pouvez-vous me donner accès au dossier partagé {share} ?",
+        "Necesito acceso a la carpeta compartida {share}.",
+        "Ik heb toegang nodig tot de gedeelde map {share}.",
+    ),
+    "hardware": (
+        "Mein Bildschirm ist kaputt und bleibt schwarz.",
+        "Mon écran ne s'allume plus, il faut le remplacer.",
+        "Mi portátil no enciende.",
+        "Mijn toetsenbord is kapot, een paar toetsen werken niet.",
+    ),
+    "backup": (
+        "Ich habe versehentlich eine Datei gelöscht, bitte aus dem Backup wiederherstellen.",
+        "J'ai supprimé un dossier par erreur, pouvez-vous le restaurer ?",
+        "Borré un archivo por error, ¿pueden recuperarlo de la copia de seguridad?",
+        "Ik heb per ongeluk een bestand verwijderd, kunnen jullie het terugzetten?",
+    ),
+    "security_alert": (
+        "Ich habe eine verdächtige E-Mail bekommen und auf den Link geklickt.",
+        "J'ai reçu un e-mail de phishing, que dois-je faire ?",
+        "Recibí un correo sospechoso pidiendo mi contraseña.",
+        "Ik heb een verdachte phishing mail ontvangen.",
+    ),
+    "other": (
+        "Können Sie mich bitte zurückrufen?",
+        "J'ai une question sur la dernière facture.",
+        "¿Pueden enviarnos un presupuesto para la nueva oficina?",
+        "Kunnen jullie mij even terugbellen?",
+    ),
+}
+FOREIGN_GREETINGS = ("Hallo", "Guten Morgen", "Bonjour", "Hola", "Goedemorgen", "Hallo allemaal")
+FOREIGN_CLOSINGS = (
+    "Danke",
+    "Mit freundlichen Grüßen",
+    "Merci",
+    "Cordialement",
+    "Gracias",
+    "Saludos",
+    "Bedankt",
+    "Met vriendelijke groet",
+)
 
 GREETINGS = (
     "Hi",
@@ -1320,9 +1432,7 @@ def _wrap_thread(body: str, subject: str, rng: random.Random) -> tuple[str, str]
     roll = rng.random()
     if roll < 0.5:
         quoted = "\n".join("> " + line for line in body.split("\n"))
-        header = (
-            f"On Mon, 3 Jun 2024 at 09:{rng.randrange(10, 59)}, {who} <user@example.com> wrote:"
-        )
+        header = f"On Mon, 3 Jun 2024 at 09:{rng.randrange(10, 59)}, {who} <user@example.com> wrote:"
         followup = rng.choice(
             (
                 "Any update on this?",
@@ -1339,20 +1449,14 @@ def _wrap_thread(body: str, subject: str, rng: random.Random) -> tuple[str, str]
         )
         lead = rng.choice(("FYI", "See below", "Please see below, can you help?", ""))
         return f"FW: {subject}", f"{lead}\n\n{header}\n\n{body}"
-    header = (
-        f"From: {who} <user@example.com>\nSent: Tuesday, 4 June 2024 08:15\n"
-        f"To: Support\nSubject: {subject}"
-    )
+    header = f"From: {who} <user@example.com>\nSent: Tuesday, 4 June 2024 08:15\nTo: Support\nSubject: {subject}"
     return f"Fwd: {subject}", f"Forwarding from {who.split()[0]}.\n\n{header}\n\n{body}"
 
 
 def _html(body: str) -> str:
     paragraphs = "".join(f"<p>{p.replace(chr(10), '<br>')}</p>" for p in body.split("\n\n"))
     return (
-        (
-            f"<html><head><style>p {{ font-family: Calibri; }}</style></head><body>{paragraphs}"
-            "</body></html>"
-        )
+        (f"<html><head><style>p {{ font-family: Calibri; }}</style></head><body>{paragraphs}</body></html>")
         .replace("&", "&amp;")
         .replace("&amp;nbsp;", "&nbsp;")
     )
@@ -1362,10 +1466,7 @@ def _portal(bank: PhraseBank, rng: random.Random) -> tuple[str, str]:
     summary = _fill(rng.choice(bank.subjects), rng)
     description = " ".join(
         [_fill(rng.choice(bank.problems), rng)]
-        + [
-            _fill(d, rng)
-            for d in rng.sample(bank.details, k=min(len(bank.details), rng.randrange(2)))
-        ]
+        + [_fill(d, rng) for d in rng.sample(bank.details, k=min(len(bank.details), rng.randrange(2)))]
     )
     body = (
         f"Request type: {rng.choice(bank.portal_category)}\nSummary: {summary}\n"
@@ -1384,6 +1485,16 @@ def _example(intent: str, rng: random.Random) -> SeedExample:
     if roll < 0.4:
         subject, body = _portal(bank, rng)
         return SeedExample(subject=subject, body=body, intent=intent, channel="portal")
+    if roll < 0.46 and intent in FOREIGN_PROBLEMS:
+        body = "\n\n".join(
+            [
+                rng.choice(FOREIGN_GREETINGS) + ",",
+                _fill(rng.choice(FOREIGN_PROBLEMS[intent]), rng),
+                rng.choice(FOREIGN_CLOSINGS) + "\n" + _fill("{name}", rng),
+            ]
+        )
+        subject = _fill(rng.choice(FOREIGN_PROBLEMS[intent]), rng).split(",")[0][:60]
+        return SeedExample(subject=subject, body=body, intent=intent, channel="email")
     if roll < 0.5 and bank.chats:
         text = _fill(rng.choice(bank.chats), rng)
         return SeedExample(subject="", body=add_typos(text, rng), intent=intent, channel="chat")
