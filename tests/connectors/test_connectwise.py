@@ -20,9 +20,7 @@ from mspclaw.connectors.simulator import ServedApp, Simulator, WebhookReceiver
 from mspclaw.connectors.testing import ConnectorConformance, Credentials, full_sync
 
 
-def cw_config(
-    sim: ConnectWiseSimulator, base_url: str, credentials: Credentials = "good"
-) -> dict[str, Any]:
+def cw_config(sim: ConnectWiseSimulator, base_url: str, credentials: Credentials = "good") -> dict[str, Any]:
     public = sim.limited_public_key if credentials == "limited" else sim.public_key
     private = "wrong-private-key" if credentials == "bad" else sim.private_key
     return {
@@ -74,9 +72,7 @@ def test_conditions_paging_and_link_headers(cw: tuple[ConnectWiseSimulator, str]
     assert r.status_code == 200 and len(r.json()) == 5
     assert all(t["board"]["name"] == "Help Desk" and not t["closedFlag"] for t in r.json())
     assert 'rel="next"' in r.headers["Link"] and 'rel="prev"' in r.headers["Link"]
-    bad = httpx.get(
-        f"{url}{API}/service/tickets", headers=auth(sim), params={"conditions": "summary = = 3"}
-    )
+    bad = httpx.get(f"{url}{API}/service/tickets", headers=auth(sim), params={"conditions": "summary = = 3"})
     assert bad.status_code == 400 and bad.json()["code"] == "InvalidObject"
 
 
@@ -156,3 +152,34 @@ async def test_create_with_description_and_board_filter(
         assert (await conn.get_ticket(created.external_id)).description == "Needs a 14 inch"
         tickets = await full_sync(conn)
         assert tickets and {t.queue for t in tickets} == {"Projects"}
+
+
+def test_third_party_client_pyconnectwise_works_unchanged(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Fidelity bar: pyconnectwise (HTTPS only) against the simulator with a local cert."""
+    pyconnectwise = pytest.importorskip("pyconnectwise")
+    sim = ConnectWiseSimulator("demo", tickets=30)
+    with ServedApp(sim.app(), tls=True) as app:
+        monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(app.ca_file))
+        client = pyconnectwise.ConnectWiseManageAPIClient(
+            sim.company_id,
+            f"127.0.0.1:{app.port}",
+            sim.client_id,
+            sim.public_key,
+            sim.private_key,
+        )
+        assert client.codebase == "v4_6_release/"  # discovered via /login/companyinfo
+        tickets = client.service.tickets.get(params={"conditions": 'board/name="Help Desk"', "pageSize": 5})
+        assert len(tickets) == 5 and all(t.board.name == "Help Desk" for t in tickets)
+        one = client.service.tickets.id(tickets[0].id).get()
+        assert one.company.identifier and one.status.name
+        note = client.service.tickets.id(one.id).notes.post(
+            data={"text": "from pyconnectwise", "internalAnalysisFlag": True}
+        )
+        assert note.internal_analysis_flag and sim.notes[one.id][-1]["text"] == "from pyconnectwise"
+        assert client.service.tickets.count.get().count == 30
+        pages = client.service.tickets.paginated(1, 10)
+        pages.get_next_page()
+        assert len(pages.data) == 10
+        assert len(client.company.companies.get()) == len(sim.companies)

@@ -39,9 +39,7 @@ class Script:
         self.queue: dict[str, list[tuple[int, dict[str, str], float]]] = {}
         self.seen: list[dict[str, Any]] = []
 
-    def then(
-        self, path: str, status: int, headers: dict[str, str] | None = None, delay: float = 0.0
-    ) -> None:
+    def then(self, path: str, status: int, headers: dict[str, str] | None = None, delay: float = 0.0) -> None:
         self.queue.setdefault(path, []).append((status, headers or {}, delay))
 
 
@@ -189,9 +187,7 @@ async def test_ratelimit_remaining_zero_pauses_the_connection(server: tuple[str,
     await client.aclose()
 
 
-async def test_secrets_never_logged(
-    server: tuple[str, Script], caplog: pytest.LogCaptureFixture
-) -> None:
+async def test_secrets_never_logged(server: tuple[str, Script], caplog: pytest.LogCaptureFixture) -> None:
     url, script = server
     script.then("leak", 400)
     client = make_client(url, "c-log")

@@ -57,9 +57,7 @@ class TestNinjaOneConformance(ConnectorConformance):
         headers, body = await admin.webhook_sample(device.external_id, "triggered")
         return "device", device.external_id, headers, body
 
-    def forgeries(
-        self, headers: dict[str, str], body: bytes
-    ) -> list[tuple[str, dict[str, str], bytes]]:
+    def forgeries(self, headers: dict[str, str], body: bytes) -> list[tuple[str, dict[str, str], bytes]]:
         wrong = {**headers, WEBHOOK_HEADER: "guessed-secret"}
         missing = {k: v for k, v in headers.items() if k != WEBHOOK_HEADER}
         return [("wrong secret", wrong, body), ("no secret", missing, body)]
@@ -107,9 +105,7 @@ async def test_registered_webhook_delivers_with_secret_header(
             await conn.resolve_alert(alert.external_id)
             await receiver.wait_for(1)
             _, headers, body = receiver.received[0]
-            [event] = await conn.verify_webhook(
-                headers, body, now=datetime.now(UTC), replay=MemoryReplayGuard()
-            )
+            [event] = await conn.verify_webhook(headers, body, now=datetime.now(UTC), replay=MemoryReplayGuard())
             assert event.external_id == alert.device_external_id
             assert event.action == "condition/reset"
     sim.webhook = None

@@ -63,10 +63,7 @@ def test_client_matches_proposed_by_domain_then_name() -> None:
         KnownClient(id="n", name="Northwind Traders"),
         KnownClient(id="g", name="Globex"),
     ]
-    proposals = {
-        p.vendor_external_id: p
-        for p in propose_client_matches(vendor, known, already_mapped={"4": "g"})
-    }
+    proposals = {p.vendor_external_id: p for p in propose_client_matches(vendor, known, already_mapped={"4": "g"})}
     assert proposals["1"].client_id == "a" and "domain" in proposals["1"].reason
     assert proposals["2"].client_id == "n" and proposals["2"].reason == "same name"
     assert "3" not in proposals and "4" not in proposals

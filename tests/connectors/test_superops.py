@@ -18,9 +18,7 @@ class TestSuperOpsConformance(ConnectorConformance):
 
     def config(self, sim: Simulator, base_url: str, credentials: Credentials) -> dict[str, Any]:
         assert isinstance(sim, SuperOpsSimulator)
-        token = {"good": sim.api_token, "bad": "not-a-real-token", "limited": sim.limited_token}[
-            credentials
-        ]
+        token = {"good": sim.api_token, "bad": "not-a-real-token", "limited": sim.limited_token}[credentials]
         return {"api_url": f"{base_url}/msp", "subdomain": sim.subdomain, "api_token": token}
 
     def script_target(self, sim: Simulator) -> tuple[str, str, dict[str, str]]:
@@ -131,7 +129,5 @@ async def test_create_is_not_retried_on_server_error(superops: Any) -> None:
         before = len(sim.tickets)
         sim.faults.plan.server_error = 1
         with pytest.raises(VendorError):
-            await conn.create_ticket(
-                TicketCreate(subject="once only", client_external_id=next(iter(sim.clients)))
-            )
+            await conn.create_ticket(TicketCreate(subject="once only", client_external_id=next(iter(sim.clients))))
         assert len(sim.tickets) == before

@@ -7,18 +7,25 @@ with uvicorn on 127.0.0.1 in a background thread.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import random
 import re
 import socket
+import tempfile
 import threading
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any, ClassVar
 
 import httpx
 import uvicorn
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from fastapi import Body, FastAPI, HTTPException, Request, Response
 from pydantic import BaseModel, Field
 
@@ -65,8 +72,7 @@ class FaultPlan(BaseModel):
             match = re.fullmatch(r"([a-z_]+|\d+)(?:x(\d+))?", part)
             if not match or match.group(1) not in FAULT_ALIASES:
                 raise ValueError(
-                    f"unknown fault {part!r}; use e.g. 429x5, 500x2, timeoutx1, slowx3, "
-                    "malformedx1, dupx2, limit=800"
+                    f"unknown fault {part!r}; use e.g. 429x5, 500x2, timeoutx1, slowx3, malformedx1, dupx2, limit=800"
                 )
             field = FAULT_ALIASES[match.group(1)]
             setattr(plan, field, getattr(plan, field) + int(match.group(2) or 1))
@@ -260,9 +266,7 @@ class SeedData(BaseModel):
     tickets: list[SeedTicket]
 
 
-def make_seed(
-    seed: str, *, tickets: int, companies: int = 8, statuses: int = 4, priorities: int = 4
-) -> SeedData:
+def make_seed(seed: str, *, tickets: int, companies: int = 8, statuses: int = 4, priorities: int = 4) -> SeedData:
     """Deterministic realistic data: same seed, same companies, people, devices, tickets."""
     rng = random.Random(seed)
     base = datetime(2026, 1, 1, tzinfo=UTC)
@@ -302,9 +306,7 @@ def make_seed(
         contact = rng.choice(contacts)
         device = rng.choice([d for d in devices if d.company == contact.company] or devices)
         created = base + timedelta(minutes=i * 3 + rng.randint(0, 2))
-        subject = rng.choice(SUBJECTS).format(
-            name=f"{contact.first} {contact.last}", host=device.name
-        )
+        subject = rng.choice(SUBJECTS).format(name=f"{contact.first} {contact.last}", host=device.name)
         seeded.append(
             SeedTicket(
                 index=i,
@@ -437,9 +439,7 @@ class Simulator(ABC):
         )
 
         @app.middleware("http")
-        async def inject_faults(
-            request: Request, call_next: Callable[[Request], Awaitable[Response]]
-        ) -> Response:
+        async def inject_faults(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
             self.public_url = str(request.base_url).rstrip("/")
             if not self.is_api_path(request.url.path):
                 return await call_next(request)
@@ -543,12 +543,66 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
-class ServedApp:
-    """Run an ASGI app under uvicorn in a daemon thread (tests, the kit, the demo)."""
+def self_signed_certificate(directory: Path, host: str = "127.0.0.1") -> tuple[Path, Path]:
+    """A throwaway certificate for ``host`` (and localhost); it is its own CA, so clients
+    that insist on HTTPS can trust it via their CA-bundle setting."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "MSPclaw simulator")])
+    alt: list[x509.GeneralName] = [x509.DNSName("localhost")]
+    try:
+        alt.append(x509.IPAddress(ipaddress.ip_address(host)))
+    except ValueError:
+        alt.append(x509.DNSName(host))
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(days=1))
+        .not_valid_after(now + timedelta(days=30))
+        .add_extension(x509.SubjectAlternativeName(alt), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), False)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = directory / "simulator.crt", directory / "simulator.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
 
-    def __init__(self, app: Any, *, host: str = "127.0.0.1", port: int | None = None) -> None:
+
+class ServedApp:
+    """Run an ASGI app under uvicorn in a daemon thread (tests, the kit, the demo).
+
+    With ``tls=True`` it serves HTTPS with a fresh self-signed certificate; ``ca_file`` is
+    the file to trust (e.g. ``REQUESTS_CA_BUNDLE`` or ``SSL_CERT_FILE``).
+    """
+
+    def __init__(
+        self,
+        app: Any,
+        *,
+        host: str = "127.0.0.1",
+        port: int | None = None,
+        tls: bool = False,
+    ) -> None:
         self.host = host
         self.port = port or free_port(host)
+        self.ca_file: Path | None = None
+        ssl: dict[str, Any] = {}
+        if tls:
+            self._tmp = tempfile.TemporaryDirectory(prefix="mspclaw-sim-")
+            cert, key = self_signed_certificate(Path(self._tmp.name), host)
+            self.ca_file = cert
+            ssl = {"ssl_certfile": str(cert), "ssl_keyfile": str(key)}
         config = uvicorn.Config(
             app,
             host=host,
@@ -556,6 +610,7 @@ class ServedApp:
             log_level="warning",
             lifespan="off",
             access_log=False,
+            **ssl,
         )
         self.server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self.server.run, daemon=True)
@@ -563,7 +618,8 @@ class ServedApp:
     @property
     def url(self) -> str:
         """Base URL of the served app."""
-        return f"http://{self.host}:{self.port}"
+        scheme = "https" if self.ca_file else "http"
+        return f"{scheme}://{self.host}:{self.port}"
 
     def start(self, timeout: float = 10.0) -> ServedApp:
         """Start serving and wait until the socket accepts connections."""
