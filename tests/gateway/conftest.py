@@ -210,7 +210,11 @@ class AgentProcess:
 
     async def enroll(self, server: GatewayServer) -> str:
         code, _out, err = await self.cli(
-            "enroll", "--server", server.url, "--token", server.registry.create_token()
+            # "--token=" form: a URL-safe token may start with "-".
+            "enroll",
+            "--server",
+            server.url,
+            f"--token={server.registry.create_token()}",
         )
         assert code == 0, err
         return str(json.loads((self.state_dir / "state.json").read_text())["device_id"])

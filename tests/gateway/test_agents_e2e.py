@@ -82,9 +82,7 @@ async def test_enrolled_agent_runs_real_tools(
     await wait_for(lambda: outbox_empty(agent))
 
 
-async def test_redispatch_replays_result_instead_of_rerunning(
-    server: GatewayServer, agents: AgentFactory
-) -> None:
+async def test_redispatch_replays_result_instead_of_rerunning(server: GatewayServer, agents: AgentFactory) -> None:
     device_id = await online_agent(server, agents)
     first = await server.gateway.dispatch(device_id, "system_info", {}, command_id="cmd-42")
     again = await server.gateway.dispatch(device_id, "system_info", {}, command_id="cmd-42")
@@ -124,9 +122,7 @@ async def test_agent_revoked_while_offline_stops_after_repeated_refusals(
     assert server.gateway.presence(device_id).presence is Presence.OFFLINE
 
 
-async def test_second_agent_for_same_device_replaces_first(
-    server: GatewayServer, agents: AgentFactory
-) -> None:
+async def test_second_agent_for_same_device_replaces_first(server: GatewayServer, agents: AgentFactory) -> None:
     first = agents("first")
     device_id = await first.enroll(server)
     await first.start(max_backoff=60)  # once replaced it waits the maximum before retrying
@@ -153,14 +149,10 @@ async def test_second_agent_for_same_device_replaces_first(
     assert replaced()
 
 
-async def test_queued_work_runs_when_device_reconnects(
-    server: GatewayServer, agents: AgentFactory
-) -> None:
+async def test_queued_work_runs_when_device_reconnects(server: GatewayServer, agents: AgentFactory) -> None:
     agent = agents("a")
     device_id = await agent.enroll(server)
-    command = await server.gateway.submit(
-        device_id, "system_info", {}, deadline=utcnow() + timedelta(seconds=30)
-    )
+    command = await server.gateway.submit(device_id, "system_info", {}, deadline=utcnow() + timedelta(seconds=30))
     assert server.gateway.pending_for(device_id) == [command.command_id]
     await agent.start()
     outcome = await asyncio.wait_for(command.future, 20)
@@ -170,15 +162,11 @@ async def test_queued_work_runs_when_device_reconnects(
 
 async def test_queued_work_expires_at_its_deadline(server: GatewayServer) -> None:
     with pytest.raises(DispatchTimeout):
-        await server.gateway.dispatch(
-            "never-connected", "system_info", {}, deadline=utcnow() + timedelta(seconds=0.3)
-        )
+        await server.gateway.dispatch("never-connected", "system_info", {}, deadline=utcnow() + timedelta(seconds=0.3))
     assert server.gateway.pending_for("never-connected") == []
 
 
-async def test_command_for_another_tenant_never_reaches_the_device(
-    server: GatewayServer, agents: AgentFactory
-) -> None:
+async def test_command_for_another_tenant_never_reaches_the_device(server: GatewayServer, agents: AgentFactory) -> None:
     device_id = await online_agent(server, agents)
     with pytest.raises(NotFound):
         await server.gateway.dispatch(device_id, "system_info", {}, tenant_id="tenant-b")

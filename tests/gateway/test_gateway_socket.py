@@ -75,9 +75,7 @@ async def test_authenticator_failure_is_a_retryable_503_not_a_refusal(
     assert server.gateway.connection_count == 0
 
 
-async def test_hello_for_another_device_is_rejected(
-    server: GatewayServer, registry: MemoryRegistry
-) -> None:
+async def test_hello_for_another_device_is_rejected(server: GatewayServer, registry: MemoryRegistry) -> None:
     credential = registry.add_device("device-1")
     registry.add_device("device-2")
     ws, reply = await open_device(server, credential, "device-2")
@@ -145,9 +143,7 @@ async def test_malformed_and_oversize_frames_get_errors_and_the_socket_survives(
     await wait_for(lambda: server.gateway.connection_count == 0)
 
 
-async def test_a_device_cannot_answer_another_devices_command(
-    server: GatewayServer, registry: MemoryRegistry
-) -> None:
+async def test_a_device_cannot_answer_another_devices_command(server: GatewayServer, registry: MemoryRegistry) -> None:
     ws1, _ = await open_device(server, registry.add_device("device-1"), "device-1")
     ws2, _ = await open_device(server, registry.add_device("device-2"), "device-2")
     task = asyncio.create_task(server.gateway.dispatch("device-1", "system_info", {}, timeout=5))
@@ -167,9 +163,7 @@ async def test_a_device_cannot_answer_another_devices_command(
     await ws2.close()
 
 
-async def test_abrupt_disconnect_leaves_no_registration(
-    server: GatewayServer, registry: MemoryRegistry
-) -> None:
+async def test_abrupt_disconnect_leaves_no_registration(server: GatewayServer, registry: MemoryRegistry) -> None:
     credential = registry.add_device("device-1")
     ws, _ = await open_device(server, credential, "device-1")
     assert server.gateway.connection_count == 1
@@ -185,9 +179,7 @@ async def test_silent_device_goes_overdue(server: GatewayServer, registry: Memor
     ws, _ = await open_device(server, credential, "device-1")
     assert server.gateway.presence("device-1").presence is Presence.ONLINE
     # The test server expects a heartbeat every second; three missed make it overdue.
-    await wait_for(
-        lambda: server.gateway.presence("device-1").presence is Presence.OVERDUE, within=6
-    )
+    await wait_for(lambda: server.gateway.presence("device-1").presence is Presence.OVERDUE, within=6)
     await ws.send(json.dumps({"type": "heartbeat"}))
     await wait_for(lambda: server.gateway.presence("device-1").presence is Presence.ONLINE)
     await ws.close()

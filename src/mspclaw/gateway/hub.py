@@ -237,11 +237,13 @@ class Gateway:
         self._recent_results: OrderedDict[str, None] = OrderedDict()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._sweeper: asyncio.Task[None] | None = None
+        self._closing = False
         self.protocol_errors = 0
 
     # -- lifecycle -------------------------------------------------------------------
     async def start(self) -> None:
         """Subscribe to the router and start the dead-socket sweeper."""
+        self._closing = False
         if self.router is not None:
             await self.router.subscribe(self._on_routed)
         if self._sweeper is None:
@@ -249,14 +251,13 @@ class Gateway:
 
     async def close(self) -> None:
         """Say bye to every device and stop; pending commands fail with DeviceOffline."""
+        self._closing = True
         if self.router is not None:
             await self.router.unsubscribe(self._on_routed)
         if self._sweeper is not None:
             self._sweeper.cancel()
             self._sweeper = None
-        await asyncio.gather(
-            *(c.close("shutdown", CLOSE_SHUTDOWN) for c in list(self._connections.values()))
-        )
+        await asyncio.gather(*(c.close("shutdown", CLOSE_SHUTDOWN) for c in list(self._connections.values())))
         for command in list(self._pending.values()):
             self._finish(command, error=DeviceOffline("gateway shut down before the result"))
 
@@ -395,6 +396,10 @@ class Gateway:
     # -- socket handling -------------------------------------------------------------
     async def handle_socket(self, websocket: WebSocket) -> None:
         """The WebSocket endpoint: authenticate, hello, serve until the socket ends."""
+        if self._closing:
+            # Shutting down: a retryable refusal, so the agent reconnects elsewhere or later.
+            await websocket.send_denial_response(PlainTextResponse("gateway shutting down", status_code=503))
+            return
         credential = bearer_credential(websocket.headers.get("authorization"))
         try:
             identity = await self.authenticator.authenticate(credential) if credential else None
@@ -402,9 +407,7 @@ class Gateway:
             # Not the device's fault (e.g. database down): answer 503 so the agent retries
             # instead of concluding it was revoked.
             log.exception("device authentication failed")
-            await websocket.send_denial_response(
-                PlainTextResponse("authentication unavailable", status_code=503)
-            )
+            await websocket.send_denial_response(PlainTextResponse("authentication unavailable", status_code=503))
             return
         if identity is None:
             # Closing before accept answers the HTTP upgrade with 403.
@@ -417,9 +420,7 @@ class Gateway:
         conn = DeviceConnection(identity=identity, websocket=websocket, hello=hello)
         self._register(conn)
         try:
-            await conn.send(
-                HelloAck(device_id=identity.device_id, heartbeat_seconds=self.heartbeat_seconds)
-            )
+            await conn.send(HelloAck(device_id=identity.device_id, heartbeat_seconds=self.heartbeat_seconds))
             await self._on_connected(conn)
             await self._receive_loop(conn)
         finally:
@@ -448,9 +449,7 @@ class Gateway:
                 self.protocol_errors += 1
                 errors[0] += 1
                 with contextlib.suppress(Exception):
-                    await websocket.send_text(
-                        encode_message(Error(code=exc.code, message=exc.message))
-                    )
+                    await websocket.send_text(encode_message(Error(code=exc.code, message=exc.message)))
                 if errors[0] >= self.max_protocol_errors:
                     with contextlib.suppress(Exception):
                         await websocket.close(code=CLOSE_TOO_MANY_ERRORS)
@@ -464,9 +463,7 @@ class Gateway:
                 message = await self._read_message(websocket, errors)
                 if message is None or isinstance(message, Hello):
                     return message
-                await websocket.send_text(
-                    encode_message(Error(code="hello_required", message="send hello first"))
-                )
+                await websocket.send_text(encode_message(Error(code="hello_required", message="send hello first")))
 
         try:
             hello = await asyncio.wait_for(first_hello(), self.hello_timeout)
@@ -518,9 +515,7 @@ class Gateway:
         if self.router is not None:
             await self.router.publish(
                 conn.device_id,
-                RoutedOnline(
-                    origin=self.node_id, device_id=conn.device_id, connected_at=conn.connected_at
-                ),
+                RoutedOnline(origin=self.node_id, device_id=conn.device_id, connected_at=conn.connected_at),
             )
 
     async def _receive_loop(self, conn: DeviceConnection) -> None:
@@ -543,18 +538,14 @@ class Gateway:
             elif isinstance(message, Error):
                 log.info("device %s reported %s", conn.device_id, message.code)
             elif not isinstance(message, Heartbeat):
-                await conn.send(
-                    Error(code="unexpected", message=f"gateway does not accept {message.type}")
-                )
+                await conn.send(Error(code="unexpected", message=f"gateway does not accept {message.type}"))
 
     # -- results ---------------------------------------------------------------------
     async def _on_result(self, conn: DeviceConnection, result: Result) -> None:
         command = self._pending.get(result.command_id)
         if command is not None and command.device_id != conn.device_id:
             # A device may only answer its own commands.
-            await conn.send(
-                Error(code="unknown_command", message="no such command for this device")
-            )
+            await conn.send(Error(code="unknown_command", message="no such command for this device"))
             return
         first = result.command_id not in self._recent_results
         if first and self.result_sink is not None:
@@ -611,6 +602,9 @@ class Gateway:
             return
         if error is not None:
             command.future.set_exception(error)
+            # Mark it retrieved: a submit()-only caller may never await it, and asyncio
+            # would log it as lost. Awaiters still get the exception.
+            command.future.exception()
         elif outcome is not None:
             command.future.set_result(outcome)
 
@@ -624,10 +618,6 @@ class Gateway:
                     detail={"command_id": command_id},
                 ),
             )
-        # Nobody awaits a submit()-only command: retrieve the exception so asyncio does
-        # not log it as never retrieved.
-        if command is not None and not command.future.cancelled():
-            command.future.add_done_callback(lambda f: f.exception())
 
     async def _send_command(
         self,
@@ -644,9 +634,7 @@ class Gateway:
         await conn.send(dispatch)
 
     # -- conversations with the end user ------------------------------------------
-    async def _converse(
-        self, device_id: str, key: str, message: BaseModel, wait: float
-    ) -> BaseModel:
+    async def _converse(self, device_id: str, key: str, message: BaseModel, wait: float) -> BaseModel:
         conn = self._connections.get(device_id)
         if conn is None:
             raise DeviceOffline(f"device {device_id} is not connected here")

@@ -61,9 +61,7 @@ class RoutedDisconnect(_Routed):
     reason: str
 
 
-RoutedMessage = Annotated[
-    RoutedDispatch | RoutedResult | RoutedOnline | RoutedDisconnect, Field(discriminator="kind")
-]
+RoutedMessage = Annotated[RoutedDispatch | RoutedResult | RoutedOnline | RoutedDisconnect, Field(discriminator="kind")]
 ROUTED_ADAPTER: TypeAdapter[RoutedMessage] = TypeAdapter(RoutedMessage)
 
 RoutedHandler = Callable[[RoutedMessage], Awaitable[None]]
