@@ -33,6 +33,11 @@ def test_seed_cross_validation_reports_scores_on_a_sample() -> None:
     assert 0.5 < report["model"]["macro_f1"] <= 1.0
     assert report["latency_ms_p99"] >= report["latency_ms_p50"] > 0
     assert report["model_size_bytes"] > 0
+    calibration = report["calibration"]
+    assert 0.0 <= calibration["expected_calibration_error"] < 0.2
+    assert 0.0 < calibration["coverage"] <= 1.0
+    # What it does answer, it answers at least as well as overall.
+    assert calibration["accuracy_when_answered"] >= report["model"]["accuracy"] - 0.01
 
 
 @pytest.mark.skipif(not _endava_available(), reason="endava dataset not on this machine")
@@ -41,6 +46,7 @@ def test_endava_sample_prints_a_table_with_the_baseline_beside_it() -> None:
     assert result.exit_code == 0, result.output
     assert "macro-F1" in result.stdout and "TF-IDF+LinearSVC" in result.stdout
     assert "hr_support" in result.stdout and ">= 0.90" in result.stdout
+    assert "calibration error" in result.stdout
 
 
 @pytest.mark.skipif(not _endava_available(), reason="endava dataset not on this machine")

@@ -25,7 +25,14 @@ from sklearn.pipeline import make_pipeline
 from sklearn.svm import LinearSVC
 
 from mspclaw.errors import InvalidInput
-from mspclaw.triage.classifier import IntentModel, ModelParams, default_model, train
+from mspclaw.triage.classifier import (
+    DEFAULT_THRESHOLD,
+    IntentModel,
+    IntentPrediction,
+    ModelParams,
+    default_model,
+    train,
+)
 from mspclaw.triage.datasets import find_dataset
 from mspclaw.triage.normalise import normalise_ticket
 from mspclaw.triage.seed_corpus import load_corpus
@@ -49,6 +56,17 @@ class Scores(BaseModel):
     per_class_f1: dict[str, float]
 
 
+class Calibration(BaseModel):
+    """How far confidence can be trusted: calibration error and the 'unsure' trade-off."""
+
+    model_config = ConfigDict(frozen=True)
+
+    expected_calibration_error: float
+    threshold: float
+    coverage: float  # share of tickets answered (not 'unsure') at the threshold
+    accuracy_when_answered: float
+
+
 class IntentEvalReport(BaseModel):
     """What ``mspclaw eval intent`` prints (and emits with ``--json``)."""
 
@@ -57,6 +75,7 @@ class IntentEvalReport(BaseModel):
     n_train: int
     n_test: int
     model: Scores
+    calibration: Calibration
     baseline: Scores | None
     reference_baseline: dict[str, float] | None
     target_macro_f1: float | None
@@ -97,9 +116,7 @@ def stratified_sample(
         raise InvalidInput("--sample must be a positive number of tickets")
     if n >= len(texts):
         return list(texts), list(labels)
-    _, x, _, y = train_test_split(
-        list(texts), list(labels), test_size=n, stratify=list(labels), random_state=seed
-    )
+    _, x, _, y = train_test_split(list(texts), list(labels), test_size=n, stratify=list(labels), random_state=seed)
     return list(x), list(y)
 
 
@@ -110,6 +127,33 @@ def _scores(truth: Sequence[str], predicted: Sequence[str]) -> Scores:
         accuracy=round(float(accuracy_score(truth, predicted)), 4),
         macro_f1=round(float(f1_score(truth, predicted, average="macro", zero_division=0)), 4),
         per_class_f1={c: round(float(f), 4) for c, f in zip(classes, per_class, strict=True)},
+    )
+
+
+def calibration(
+    truth: Sequence[str],
+    predictions: Sequence[IntentPrediction],
+    threshold: float = DEFAULT_THRESHOLD,
+    bins: int = 10,
+) -> Calibration:
+    """Expected calibration error (10 equal-width bins) and coverage/accuracy at threshold."""
+    correct = [p.candidates[0].intent == t for p, t in zip(predictions, truth, strict=True)]
+    confidence = [p.confidence for p in predictions]
+    total = len(correct) or 1
+    ece = 0.0
+    for b in range(bins):
+        low, high = b / bins, (b + 1) / bins
+        members = [i for i, c in enumerate(confidence) if low < c <= high or (b == 0 and c == 0.0)]
+        if members:
+            accuracy = sum(correct[i] for i in members) / len(members)
+            mean_conf = sum(confidence[i] for i in members) / len(members)
+            ece += len(members) / total * abs(accuracy - mean_conf)
+    answered = [i for i, c in enumerate(confidence) if c >= threshold]
+    return Calibration(
+        expected_calibration_error=round(ece, 4),
+        threshold=threshold,
+        coverage=round(len(answered) / total, 4),
+        accuracy_when_answered=round(sum(correct[i] for i in answered) / len(answered) if answered else 0.0, 4),
     )
 
 
@@ -127,9 +171,7 @@ def single_ticket_latency(model: IntentModel, texts: Sequence[str]) -> tuple[flo
     return round(statistics.median(timings), 3), round(timings[p99_index], 3)
 
 
-def _baseline(
-    x_train: Sequence[str], y_train: Sequence[str], x_test: Sequence[str], y_test: Sequence[str]
-) -> Scores:
+def _baseline(x_train: Sequence[str], y_train: Sequence[str], x_test: Sequence[str], y_test: Sequence[str]) -> Scores:
     """The plain TF-IDF + LinearSVC the issue quotes, run on exactly the same split."""
     baseline = make_pipeline(TfidfVectorizer(), LinearSVC(random_state=0))
     baseline.fit(list(x_train), list(y_train))
@@ -151,7 +193,8 @@ def evaluate_split(
     started = time.perf_counter()
     model = train(x_train, y_train, params=params, version_prefix=f"eval-{dataset}")
     train_seconds = time.perf_counter() - started
-    predicted = [p.intent for p in model.predict_many(x_test, threshold=0.0)]
+    predictions = model.predict_many(x_test, threshold=0.0)
+    predicted = [p.intent for p in predictions]
     p50, p99 = single_ticket_latency(model, x_test)
     return IntentEvalReport(
         dataset=dataset,
@@ -159,6 +202,7 @@ def evaluate_split(
         n_train=len(x_train),
         n_test=len(x_test),
         model=_scores(y_test, predicted),
+        calibration=calibration(y_test, predictions),
         baseline=_baseline(x_train, y_train, x_test, y_test) if with_baseline else None,
         reference_baseline=None,
         target_macro_f1=None,
@@ -182,9 +226,7 @@ def eval_endava(
     protocol = "stratified 80/20 split, seed 42" + (
         f", stratified sample of {len(texts)} tickets" if sample is not None else ""
     )
-    report = evaluate_split(
-        "endava", x_train, y_train, x_test, y_test, protocol=protocol, params=params
-    )
+    report = evaluate_split("endava", x_train, y_train, x_test, y_test, protocol=protocol, params=params)
     # The published figures are for the full split only; beside a sample they would mislead.
     if sample is None:
         report.reference_baseline = dict(ENDAVA_REFERENCE_BASELINE)
@@ -200,13 +242,13 @@ def eval_seed(folds: int = 5, sample: int | None = None) -> IntentEvalReport:
     if sample is not None:
         texts, labels = stratified_sample(texts, labels, sample)
     truth: list[str] = []
-    predicted: list[str] = []
+    predictions: list[IntentPrediction] = []
     started = time.perf_counter()
     splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=SPLIT_SEED)
     for train_idx, test_idx in splitter.split(texts, labels):
         model = train([texts[i] for i in train_idx], [labels[i] for i in train_idx])
         fold_texts = [texts[i] for i in test_idx]
-        predicted.extend(p.intent for p in model.predict_many(fold_texts, threshold=0.0))
+        predictions.extend(model.predict_many(fold_texts, threshold=0.0))
         truth.extend(labels[i] for i in test_idx)
     train_seconds = time.perf_counter() - started
     shipped = default_model()
@@ -216,7 +258,8 @@ def eval_seed(folds: int = 5, sample: int | None = None) -> IntentEvalReport:
         protocol=f"{folds}-fold stratified cross-validation (own data, not a headline figure)",
         n_train=len(texts) - len(texts) // folds,
         n_test=len(texts),
-        model=_scores(truth, predicted),
+        model=_scores(truth, [p.intent for p in predictions]),
+        calibration=calibration(truth, predictions),
         baseline=None,
         reference_baseline=None,
         target_macro_f1=None,
@@ -253,6 +296,10 @@ def render_report(report: IntentEvalReport, console: Console | None = None) -> N
     target = f">= {report.target_macro_f1:.2f}" if report.target_macro_f1 is not None else ""
     row("accuracy", f"{report.model.accuracy:.3f}", "accuracy")
     row("macro-F1", f"{report.model.macro_f1:.3f}", "macro_f1", target)
+    cal = report.calibration
+    row("calibration error (ECE)", f"{cal.expected_calibration_error:.3f}")
+    row(f"answered (conf >= {cal.threshold:.2f})", f"{cal.coverage:.1%}")
+    row("accuracy when answered", f"{cal.accuracy_when_answered:.3f}")
     row("latency p50 (ms/ticket)", f"{report.latency_ms_p50:.2f}")
     row("latency p99 (ms/ticket)", f"{report.latency_ms_p99:.2f}")
     row("model size", f"{report.model_size_bytes / 1e6:.2f} MB")
