@@ -141,6 +141,8 @@ class Connector(ABC):
     """
 
     spec_file: ClassVar[Path]
+    #: ``"module:Class"`` of the connector's simulator (served by ``mspclaw simulate``).
+    simulator: ClassVar[str | None] = None
     _spec: ClassVar[ConnectorSpec | None] = None
 
     def __init__(
@@ -221,9 +223,7 @@ class Connector(ABC):
 
     def supports(self, capability: Capability) -> bool:
         """Whether the spec claims the capability and the class implements it."""
-        return self.spec().supports(capability) and isinstance(
-            self, CAPABILITY_PROTOCOLS[capability]
-        )
+        return self.spec().supports(capability) and isinstance(self, CAPABILITY_PROTOCOLS[capability])
 
     async def test_connection(self) -> ConnectionTestResult:
         """Probe the vendor and explain the outcome in words a person can act on."""
@@ -265,9 +265,7 @@ class Connector(ABC):
         return ConnectionTestResult(ok=True, code="ok", reason=f"Connected to {title}.")
 
 
-async def iter_ticket_pages(
-    connector: TicketsCapability, since: datetime | None
-) -> AsyncIterator[Page[Ticket]]:
+async def iter_ticket_pages(connector: TicketsCapability, since: datetime | None) -> AsyncIterator[Page[Ticket]]:
     """Walk every page of changes since ``since`` (the polling sync's inner loop)."""
     cursor: str | None = None
     while True:

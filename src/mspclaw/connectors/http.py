@@ -49,9 +49,7 @@ SECRET_HEADERS = frozenset(
         "secret",
     }
 )
-SECRET_PARAMS = re.compile(
-    r"(token|secret|password|passwd|api[_-]?key|apikey|signature|sig|code|key)$", re.I
-)
+SECRET_PARAMS = re.compile(r"(token|secret|password|passwd|api[_-]?key|apikey|signature|sig|code|key)$", re.I)
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 MASK = "***"
@@ -87,9 +85,7 @@ class Redactor:
 
     def headers(self, headers: Mapping[str, str]) -> dict[str, str]:
         """Headers with credential-bearing ones masked."""
-        return {
-            k: (MASK if k.lower() in SECRET_HEADERS else self.text(v)) for k, v in headers.items()
-        }
+        return {k: (MASK if k.lower() in SECRET_HEADERS else self.text(v)) for k, v in headers.items()}
 
 
 @dataclass
@@ -329,8 +325,7 @@ class ResilientClient:
                 self._log(method, url, None, t0, attempt, note="timeout")
                 if not retry_safe:
                     raise VendorError(
-                        f"{method} {self._path(url)} timed out; not retried because it may "
-                        "have been applied",
+                        f"{method} {self._path(url)} timed out; not retried because it may have been applied",
                     ) from exc
                 reason, delay = "timeout", self.retry.backoff(attempt)
             except (httpx.ConnectError, httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
@@ -350,9 +345,7 @@ class ResilientClient:
                 self.metrics.observe(response.status_code, time.monotonic() - t0)
                 self._log(method, url, response, t0, attempt)
                 throttled = response.status_code == 429 or (
-                    self.is_throttled is not None
-                    and response.status_code == 200
-                    and self.is_throttled(response)
+                    self.is_throttled is not None and response.status_code == 200 and self.is_throttled(response)
                 )
                 if throttled:
                     self.metrics.throttles += 1
@@ -390,9 +383,7 @@ class ResilientClient:
             self.metrics.retries += 1
             await asyncio.sleep(delay)
 
-    async def request_json(
-        self, method: str, url: str, *, malformed_attempts: int = 3, **kwargs: Any
-    ) -> Any:
+    async def request_json(self, method: str, url: str, *, malformed_attempts: int = 3, **kwargs: Any) -> Any:
         """:meth:`request`, then decode JSON; a truncated or invalid body on a retry-safe
         request is fetched again (a malformed page is usually transient)."""
         idempotent = kwargs.get("idempotent")
@@ -530,10 +521,7 @@ class OAuth2ClientCredentials(httpx.Auth):
 
     def _take(self, response: httpx.Response) -> None:
         if response.status_code in (400, 401, 403):
-            raise AuthFailed(
-                "the OAuth token endpoint refused the client id/secret "
-                f"(HTTP {response.status_code})"
-            )
+            raise AuthFailed(f"the OAuth token endpoint refused the client id/secret (HTTP {response.status_code})")
         if response.status_code == 404 or "json" not in response.headers.get("content-type", ""):
             raise WrongUrl(f"no OAuth token endpoint at {response.request.url.host}")
         if response.status_code >= 400:
@@ -547,9 +535,7 @@ class OAuth2ClientCredentials(httpx.Auth):
             self.redactor.add(self._token)
             self.redactor.add(self.refresh_token)
 
-    async def async_auth_flow(
-        self, request: httpx.Request
-    ) -> AsyncGenerator[httpx.Request, httpx.Response]:
+    async def async_auth_flow(self, request: httpx.Request) -> AsyncGenerator[httpx.Request, httpx.Response]:
         """Attach a bearer token, fetching or refreshing it when needed."""
         if self._token is None or time.monotonic() >= self._expires:
             token_response = yield self._token_request()

@@ -85,16 +85,12 @@ class ConnectionMappings(BaseModel):
     @classmethod
     def from_spec(cls, spec: ConnectorSpec) -> ConnectionMappings:
         """The defaults a new connection starts from (the MSP edits them afterwards)."""
-        return cls.model_validate(
-            {"status": spec.default_mappings.status, "priority": spec.default_mappings.priority}
-        )
+        return cls.model_validate({"status": spec.default_mappings.status, "priority": spec.default_mappings.priority})
 
     def _table(self, field: MappedField) -> dict[str, str]:
         return dict(self.status) if field == "status" else dict(self.priority)
 
-    def to_normalised(
-        self, field: MappedField, raw: str | None, *, external_id: str | None = None
-    ) -> str | None:
+    def to_normalised(self, field: MappedField, raw: str | None, *, external_id: str | None = None) -> str | None:
         """The normalised value for a vendor value, or ``None`` (and a report entry)."""
         if raw is None or raw == "":
             return None
@@ -120,8 +116,7 @@ class ConnectionMappings(BaseModel):
             if normal == value:
                 return vendor_value
         raise UnmappedValue(
-            f"no vendor {field} is mapped to {value!r} on this connection; "
-            f"add one to the {field} mapping",
+            f"no vendor {field} is mapped to {value!r} on this connection; add one to the {field} mapping",
             detail={"field": field, "value": value},
         )
 
@@ -151,9 +146,7 @@ class ClientMatchProposal(BaseModel):
     reason: str
 
 
-_SUFFIXES = re.compile(
-    r"\b(inc|incorporated|llc|ltd|limited|gmbh|corp|corporation|co|company|plc|pty|ag|sa|bv)\b\.?"
-)
+_SUFFIXES = re.compile(r"\b(inc|incorporated|llc|ltd|limited|gmbh|corp|corporation|co|company|plc|pty|ag|sa|bv)\b\.?")
 
 
 def _normal_name(name: str) -> str:

@@ -178,9 +178,7 @@ class ConnectionTestResult(BaseModel):
     """The outcome of ``test_connection``: ``reason`` is written for the person setting it up."""
 
     ok: bool
-    code: Literal[
-        "ok", "auth_failed", "wrong_url", "missing_permission", "rate_limited", "vendor_error"
-    ]
+    code: Literal["ok", "auth_failed", "wrong_url", "missing_permission", "rate_limited", "vendor_error"]
     reason: str
 
 

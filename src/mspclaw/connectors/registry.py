@@ -49,9 +49,7 @@ def get_connector(name: str) -> type[Connector]:
     """The connector class called ``name``."""
     target = available().get(name)
     if target is None:
-        raise UnknownConnector(
-            f"no connector called {name!r}; installed: {', '.join(sorted(available()))}"
-        )
+        raise UnknownConnector(f"no connector called {name!r}; installed: {', '.join(sorted(available()))}")
     cls = _load(target)
     if cls.spec().name != name:
         raise ConnectorError(f"{target} declares name {cls.spec().name!r}, not {name!r}")

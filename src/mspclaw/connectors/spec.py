@@ -124,15 +124,8 @@ class ConnectorSpec(BaseModel):
         validator = jsonschema.Draft202012Validator(self.config_schema)
         errors = sorted(validator.iter_errors(config), key=lambda e: list(e.path))
         if errors:
-            problems = [
-                {"field": ".".join(str(p) for p in e.path) or "(root)", "problem": e.validator}
-                for e in errors
-            ]
-            missing = [
-                str(e.message).split("'")[1]
-                for e in errors
-                if e.validator == "required" and "'" in e.message
-            ]
+            problems = [{"field": ".".join(str(p) for p in e.path) or "(root)", "problem": e.validator} for e in errors]
+            missing = [str(e.message).split("'")[1] for e in errors if e.validator == "required" and "'" in e.message]
             raise ConfigInvalid(
                 f"{self.title} settings are incomplete or invalid"
                 + (f" (missing: {', '.join(missing)})" if missing else ""),

@@ -71,13 +71,9 @@ class SimulatorAdmin:
         """The vendor's stored notes of a ticket."""
         return list(await self._json("GET", f"/_sim/tickets/{ticket_id}/notes"))
 
-    async def webhook_sample(
-        self, ticket_id: str, action: str = "updated"
-    ) -> tuple[dict[str, str], bytes]:
+    async def webhook_sample(self, ticket_id: str, action: str = "updated") -> tuple[dict[str, str], bytes]:
         """A genuine delivery (headers, raw body) for a ticket change."""
-        data = await self._json(
-            "POST", "/_sim/webhooks/sample", json={"ticket_id": ticket_id, "action": action}
-        )
+        data = await self._json("POST", "/_sim/webhooks/sample", json={"ticket_id": ticket_id, "action": action})
         return dict(data["headers"]), str(data["body"]).encode()
 
     async def aclose(self) -> None:
@@ -112,9 +108,7 @@ class ConnectorConformance:
         """A fresh simulator for this connector."""
         raise NotImplementedError("set make_simulator() in your ConnectorConformance subclass")
 
-    def config(
-        self, sim: Simulator, base_url: str, credentials: Credentials
-    ) -> dict[str, Any] | None:
+    def config(self, sim: Simulator, base_url: str, credentials: Credentials) -> dict[str, Any] | None:
         """Connection settings pointing at ``base_url``; ``None`` if that case is impossible."""
         raise NotImplementedError("set config() in your ConnectorConformance subclass")
 
@@ -122,9 +116,7 @@ class ConnectorConformance:
         """(device id, script id, args) of a script that succeeds in the simulator."""
         return None
 
-    def forgeries(
-        self, headers: dict[str, str], body: bytes
-    ) -> list[tuple[str, dict[str, str], bytes]]:
+    def forgeries(self, headers: dict[str, str], body: bytes) -> list[tuple[str, dict[str, str], bytes]]:
         """Forged variants of a genuine delivery; defaults: tampered body, auth headers gone."""
         tampered = body.replace(b"updated", b"Updated", 1) if b"updated" in body else body + b" "
         kept = {k: v for k, v in headers.items() if k.lower() == "content-type"}
@@ -169,9 +161,7 @@ class ConnectorConformance:
         )
 
     @pytest.fixture
-    async def connector(
-        self, served: tuple[Simulator, str], admin: SimulatorAdmin
-    ) -> AsyncIterator[Connector]:
+    async def connector(self, served: tuple[Simulator, str], admin: SimulatorAdmin) -> AsyncIterator[Connector]:
         """A connector with good credentials against the freshly reset simulator."""
         conn = self.build(served)
         yield conn
@@ -205,9 +195,7 @@ class ConnectorConformance:
             else:
                 assert spec.absent_reason(capability)
 
-    def test_invalid_settings_rejected_without_leaking_secrets(
-        self, served: tuple[Simulator, str]
-    ) -> None:
+    def test_invalid_settings_rejected_without_leaking_secrets(self, served: tuple[Simulator, str]) -> None:
         sim, url = served
         settings = self.config(sim, url, "good")
         assert settings is not None
@@ -219,11 +207,7 @@ class ConnectorConformance:
             self.connector_cls(broken)
         text = f"{info.value.message} {json.dumps(info.value.detail)}"
         assert all(s not in text for s in secret_values)
-        assert all(
-            spec.redact_config(settings)[k] == "***"
-            for k in spec.secret_fields()
-            if settings.get(k)
-        )
+        assert all(spec.redact_config(settings)[k] == "***" for k in spec.secret_fields() if settings.get(k))
 
     async def test_connection_good(self, connector: Connector) -> None:
         result = await connector.test_connection()
@@ -235,20 +219,14 @@ class ConnectorConformance:
         assert not result.ok and result.code == code, result.reason
         return result.reason
 
-    async def test_connection_bad_credentials(
-        self, served: tuple[Simulator, str], admin: SimulatorAdmin
-    ) -> None:
+    async def test_connection_bad_credentials(self, served: tuple[Simulator, str], admin: SimulatorAdmin) -> None:
         reason = await self._failed_test(served, "auth_failed", credentials="bad")
         assert "credential" in reason.lower()
 
-    async def test_connection_wrong_url(
-        self, served: tuple[Simulator, str], admin: SimulatorAdmin
-    ) -> None:
+    async def test_connection_wrong_url(self, served: tuple[Simulator, str], admin: SimulatorAdmin) -> None:
         await self._failed_test(served, "wrong_url", base_url=served[1] + "/no-such-api")
 
-    async def test_connection_missing_permission(
-        self, served: tuple[Simulator, str], admin: SimulatorAdmin
-    ) -> None:
+    async def test_connection_missing_permission(self, served: tuple[Simulator, str], admin: SimulatorAdmin) -> None:
         await self._failed_test(served, "missing_permission", credentials="limited")
 
     # --- tickets ----------------------------------------------------------------------
@@ -263,9 +241,7 @@ class ConnectorConformance:
         for t in tickets:
             assert t.raw, "the raw vendor payload is kept"
             assert t.raw_status is not None
-            assert t.status is not None or t.raw_status in {
-                v.value for v in connector.mappings.unmapped.as_list()
-            }
+            assert t.status is not None or t.raw_status in {v.value for v in connector.mappings.unmapped.as_list()}
 
     async def test_incremental_sync_returns_only_newer_changes(
         self, connector: Connector, admin: SimulatorAdmin
@@ -298,18 +274,12 @@ class ConnectorConformance:
         assert isinstance(connector, TicketsCapability)
         assert await full_sync(connector, datetime(2100, 1, 1, tzinfo=UTC)) == []
 
-    async def test_note_write_back_visible_in_simulator(
-        self, connector: Connector, admin: SimulatorAdmin
-    ) -> None:
+    async def test_note_write_back_visible_in_simulator(self, connector: Connector, admin: SimulatorAdmin) -> None:
         self.require("tickets")
         assert isinstance(connector, TicketsCapability)
         ticket = (await full_sync(connector))[0]
-        internal = await connector.add_note(
-            ticket.external_id, "MSPclaw: reset done (internal)", internal=True
-        )
-        public = await connector.add_note(
-            ticket.external_id, "Hi, your password was reset.", internal=False
-        )
+        internal = await connector.add_note(ticket.external_id, "MSPclaw: reset done (internal)", internal=True)
+        public = await connector.add_note(ticket.external_id, "Hi, your password was reset.", internal=False)
         assert internal.internal and not public.internal
         stored = json.dumps(await admin.notes(ticket.external_id))
         assert "reset done (internal)" in stored and "your password was reset" in stored
@@ -350,9 +320,7 @@ class ConnectorConformance:
             tickets = await full_sync(conn)
             seen = {(u.field, u.value) for u in conn.mappings.unmapped.as_list()}
             assert all(
-                t.priority is None
-                and (t.raw_priority is None or ("priority", t.raw_priority) in seen)
-                for t in tickets
+                t.priority is None and (t.raw_priority is None or ("priority", t.raw_priority) in seen) for t in tickets
             )
             for t in tickets:
                 if t.raw_status == dropped:
@@ -369,9 +337,7 @@ class ConnectorConformance:
         devices = await connector.list_devices()  # type: ignore[attr-defined]
         return {d.external_id: d.name for d in devices}
 
-    async def test_rate_limit_storm_survived(
-        self, connector: Connector, admin: SimulatorAdmin
-    ) -> None:
+    async def test_rate_limit_storm_survived(self, connector: Connector, admin: SimulatorAdmin) -> None:
         baseline = await self.snapshot(connector)
         assert baseline
         await admin.faults(
@@ -424,9 +390,7 @@ class ConnectorConformance:
             return  # vendors such as NinjaOne drop a reset alert from their API
         assert again.open is False
 
-    async def test_script_run_tracked_to_result(
-        self, connector: Connector, served: tuple[Simulator, str]
-    ) -> None:
+    async def test_script_run_tracked_to_result(self, connector: Connector, served: tuple[Simulator, str]) -> None:
         self.require("scripts")
         target = self.script_target(served[0])
         if target is None:
@@ -452,15 +416,11 @@ class ConnectorConformance:
         headers, body = await admin.webhook_sample(ticket.external_id)
         return "ticket", ticket.external_id, headers, body
 
-    async def _genuine(
-        self, connector: Connector, admin: SimulatorAdmin
-    ) -> tuple[str, dict[str, str], bytes]:
+    async def _genuine(self, connector: Connector, admin: SimulatorAdmin) -> tuple[str, dict[str, str], bytes]:
         _, external_id, headers, body = await self.genuine_delivery(connector, admin)
         return external_id, headers, body
 
-    async def test_webhook_genuine_accepted(
-        self, connector: Connector, admin: SimulatorAdmin
-    ) -> None:
+    async def test_webhook_genuine_accepted(self, connector: Connector, admin: SimulatorAdmin) -> None:
         self.require("webhooks")
         entity, external_id, headers, body = await self.genuine_delivery(connector, admin)
         events = await connector.verify_webhook(  # type: ignore[attr-defined]
@@ -468,9 +428,7 @@ class ConnectorConformance:
         )
         assert [(e.entity, e.external_id) for e in events] == [(entity, external_id)]
 
-    async def test_webhook_forged_rejected(
-        self, connector: Connector, admin: SimulatorAdmin
-    ) -> None:
+    async def test_webhook_forged_rejected(self, connector: Connector, admin: SimulatorAdmin) -> None:
         self.require("webhooks")
         _, headers, body = await self._genuine(connector, admin)
         for label, fheaders, fbody in self.forgeries(headers, body):
@@ -480,9 +438,7 @@ class ConnectorConformance:
                 )
             assert info.value.reason in ("forged", "malformed"), label
 
-    async def test_webhook_stale_rejected(
-        self, connector: Connector, admin: SimulatorAdmin
-    ) -> None:
+    async def test_webhook_stale_rejected(self, connector: Connector, admin: SimulatorAdmin) -> None:
         self.require("webhooks")
         _, headers, body = await self._genuine(connector, admin)
         with pytest.raises(WebhookRejected) as info:
@@ -491,9 +447,7 @@ class ConnectorConformance:
             )
         assert info.value.reason == "stale"
 
-    async def test_webhook_replay_rejected(
-        self, connector: Connector, admin: SimulatorAdmin
-    ) -> None:
+    async def test_webhook_replay_rejected(self, connector: Connector, admin: SimulatorAdmin) -> None:
         self.require("webhooks")
         _, headers, body = await self._genuine(connector, admin)
         guard = MemoryReplayGuard()

@@ -39,9 +39,7 @@ from mspclaw.connectors.models import (
 # Hosts allowed to serve callback signing keys (Nango's allow-list) besides the configured
 # site: an attacker-chosen key_url would otherwise let them sign forged callbacks.
 CW_CLOUD_HOSTS = frozenset(
-    f"{prefix}{region}.myconnectwise.net"
-    for prefix in ("api-", "sandbox-", "")
-    for region in ("na", "eu", "au")
+    f"{prefix}{region}.myconnectwise.net" for prefix in ("api-", "sandbox-", "") for region in ("na", "eu", "au")
 )
 LINK_NEXT = re.compile(r'<([^>]+)>;\s*rel="next"')
 
@@ -67,6 +65,7 @@ class ConnectWiseConnector(Connector):
     """ConnectWise PSA (Manage) REST API as an MSPclaw connector."""
 
     spec_file: ClassVar[Path] = Path(__file__).with_name("spec.yaml")
+    simulator: ClassVar[str | None] = "mspclaw.connectors.connectwise.simulator:ConnectWiseSimulator"
     page_size: ClassVar[int] = 250  # CW allows up to 1000; smaller pages retry cheaper
     webhook_max_age: ClassVar[timedelta] = timedelta(hours=1)
 
@@ -103,8 +102,7 @@ class ConnectWiseConnector(Connector):
             )
         except NotFound as exc:
             raise WrongUrl(
-                f"no ConnectWise API at {self.config['site_url']} (HTTP 404; check "
-                "the site URL and codebase)"
+                f"no ConnectWise API at {self.config['site_url']} (HTTP 404; check the site URL and codebase)"
             ) from exc
         if "json" not in response.headers.get("content-type", ""):
             raise WrongUrl(f"{self.config['site_url']} did not answer like the ConnectWise API")
@@ -155,9 +153,7 @@ class ConnectWiseConnector(Connector):
 
     def _ticket(self, r: dict[str, Any], description: str | None = None) -> Ticket:
         info = r.get("_info") or {}
-        updated = parse_vendor_time(info.get("lastUpdated")) or parse_vendor_time(
-            info.get("dateEntered")
-        )
+        updated = parse_vendor_time(info.get("lastUpdated")) or parse_vendor_time(info.get("dateEntered"))
         tid = str(r["id"])
         if updated is None:
             raise VendorError(f"ConnectWise ticket {tid} has no _info.lastUpdated")
@@ -284,18 +280,14 @@ class ConnectWiseConnector(Connector):
 
     async def list_notes(self, external_id: str) -> list[Note]:
         """Every note of a ticket, oldest first."""
-        rows = await self._pages(
-            f"/service/tickets/{int(external_id)}/notes", {"orderBy": "id asc"}
-        )
+        rows = await self._pages(f"/service/tickets/{int(external_id)}/notes", {"orderBy": "id asc"})
         return [self._note(n) for n in rows]
 
     # --- directory --------------------------------------------------------------------
 
     async def list_clients(self) -> list[Client]:
         """Companies (``deletedFlag=false``); the website gives the email domain."""
-        rows = await self._pages(
-            "/company/companies", {"conditions": "deletedFlag=false", "orderBy": "id asc"}
-        )
+        rows = await self._pages("/company/companies", {"conditions": "deletedFlag=false", "orderBy": "id asc"})
         clients = []
         for c in rows:
             site = str(c.get("website") or "").lower()
@@ -317,9 +309,7 @@ class ConnectWiseConnector(Connector):
             items = p.get("communicationItems") or []
 
             def pick(kind: str, items: list[dict[str, Any]] = items) -> str | None:
-                return next(
-                    (i.get("value") for i in items if i.get("communicationType") == kind), None
-                )
+                return next((i.get("value") for i in items if i.get("communicationType") == kind), None)
 
             contacts.append(
                 Contact(
@@ -370,18 +360,14 @@ class ConnectWiseConnector(Connector):
 
     def _key_url_allowed(self, key_url: str) -> bool:
         host = (urlsplit(key_url).hostname or "").lower()
-        return host == (urlsplit(self.config["site_url"]).hostname or "").lower() or (
-            host in CW_CLOUD_HOSTS
-        )
+        return host == (urlsplit(self.config["site_url"]).hostname or "").lower() or (host in CW_CLOUD_HOSTS)
 
     async def _signing_key(self, key_url: str) -> str:
         if key_url not in self._signing_keys:
             payload = await self.http.request_json("GET", key_url)
             key = payload.get("signing_key") if isinstance(payload, dict) else None
             if not key:
-                raise WebhookRejected(
-                    "the callback key URL returned no signing key", reason="forged"
-                )
+                raise WebhookRejected("the callback key URL returned no signing key", reason="forged")
             self._signing_keys[key_url] = str(key)
         return self._signing_keys[key_url]
 
@@ -399,9 +385,7 @@ class ConnectWiseConnector(Connector):
         except (ValueError, KeyError, TypeError) as exc:
             raise WebhookRejected("callback body is not a CW payload", reason="malformed") from exc
         if not self._key_url_allowed(key_url):
-            raise WebhookRejected(
-                f"key_url host {urlsplit(key_url).hostname} is not allowed", reason="forged"
-            )
+            raise WebhookRejected(f"key_url host {urlsplit(key_url).hostname} is not allowed", reason="forged")
         try:
             signing_key = await self._signing_key(key_url)
         except (NotFound, VendorError) as exc:

@@ -86,9 +86,7 @@ class ConnectWiseSimulator(Simulator):
     def reset(self, seed: str) -> None:
         """Build boards, companies, contacts, configurations and tickets from the seed."""
         rng = random.Random(f"connectwise:{seed}")
-        data = make_seed(
-            seed, tickets=self.ticket_count, statuses=len(STATUSES), priorities=len(PRIORITIES) - 1
-        )
+        data = make_seed(seed, tickets=self.ticket_count, statuses=len(STATUSES), priorities=len(PRIORITIES) - 1)
         self.client_id = str(uuid.UUID(int=rng.getrandbits(128)))
         self.public_key = f"pub{rng.getrandbits(40):010x}"
         self.private_key = f"priv{rng.getrandbits(64):016x}"
@@ -189,9 +187,7 @@ class ConnectWiseSimulator(Simulator):
                 cw_time(t.created),
                 cw_time(t.updated),
             )
-            self.notes[tid] = [
-                self._note(tid, t.description, detail=True, internal=False, when=cw_time(t.created))
-            ]
+            self.notes[tid] = [self._note(tid, t.description, detail=True, internal=False, when=cw_time(t.created))]
 
     @staticmethod
     def _ref(obj: dict[str, Any]) -> dict[str, Any]:
@@ -201,9 +197,7 @@ class ConnectWiseSimulator(Simulator):
         return {**ref, "_info": {}}
 
     def _status(self, board_id: int, name: str) -> dict[str, Any] | None:
-        return next(
-            (s for s in self.statuses[board_id] if s["name"].casefold() == name.casefold()), None
-        )
+        return next((s for s in self.statuses[board_id] if s["name"].casefold() == name.casefold()), None)
 
     def _record(
         self,
@@ -287,9 +281,7 @@ class ConnectWiseSimulator(Simulator):
     def _auth(self, request: Request) -> JSONResponse | None:
         header = request.headers.get("authorization", "")
         try:
-            user, _, secret = (
-                base64.b64decode(header.removeprefix("Basic ")).decode().partition(":")
-            )
+            user, _, secret = base64.b64decode(header.removeprefix("Basic ")).decode().partition(":")
         except (ValueError, UnicodeDecodeError):
             user, secret = "", ""
         company, _, public = user.partition("+")
@@ -313,8 +305,7 @@ class ConnectWiseSimulator(Simulator):
             return cw_error(
                 403,
                 "Unauthorized",
-                "The API member's security role does not "
-                "allow Service Desk > Service Tickets (Inquire Level)",
+                "The API member's security role does not allow Service Desk > Service Tickets (Inquire Level)",
             )
         return None
 
@@ -349,9 +340,7 @@ class ConnectWiseSimulator(Simulator):
             rows = sorted((r for r in rows if r["id"] > after), key=lambda r: r["id"])
             page_rows = rows[:size]
             if len(rows) > size:
-                links.append(
-                    f'<{base}?{urlencode({**params, "pageId": page_rows[-1]["id"]})}>; rel="next"'
-                )
+                links.append(f'<{base}?{urlencode({**params, "pageId": page_rows[-1]["id"]})}>; rel="next"')
         else:
             page = max(1, int(q.get("page") or 1))
             last = max(1, -(-len(rows) // size))
@@ -534,23 +523,18 @@ class ConnectWiseSimulator(Simulator):
     def _create(self, body: dict[str, Any]) -> Response:
         summary = body.get("summary")
         if not summary or len(summary) > 100:
-            return cw_error(
-                400, "InvalidObject", "Ticket object is invalid", field="summary", resource="ticket"
-            )
+            return cw_error(400, "InvalidObject", "Ticket object is invalid", field="summary", resource="ticket")
         ref = body.get("company") or {}
         comp = self.companies.get(ref.get("id")) or next(
             (c for c in self.companies.values() if c["identifier"] == ref.get("identifier")), None
         )
         if comp is None:
-            return cw_error(
-                400, "InvalidObject", "Company not found", field="company", resource="ticket"
-            )
+            return cw_error(400, "InvalidObject", "Company not found", field="company", resource="ticket")
         board = next(
             (
                 b
                 for b in self.boards
-                if b["name"] == (body.get("board") or {}).get("name")
-                or b["id"] == (body.get("board") or {}).get("id")
+                if b["name"] == (body.get("board") or {}).get("name") or b["id"] == (body.get("board") or {}).get("id")
             ),
             self.boards[0],
         )
@@ -565,24 +549,16 @@ class ConnectWiseSimulator(Simulator):
                 resource="ticket",
             )
         if priority not in PRIORITIES:
-            return cw_error(
-                400, "InvalidObject", "Priority not found", field="priority", resource="ticket"
-            )
+            return cw_error(400, "InvalidObject", "Priority not found", field="priority", resource="ticket")
         contact = self.contacts.get((body.get("contact") or {}).get("id"))
         now = cw_time(self.clock.now())
         tid = max(self.tickets, default=100_000) + 1
-        self.tickets[tid] = self._record(
-            tid, summary, board, status, priority, comp, contact, now, now
-        )
+        self.tickets[tid] = self._record(tid, summary, board, status, priority, comp, contact, now, now)
         self.notes[tid] = []
         if body.get("initialDescription"):
-            self.notes[tid].append(
-                self._note(tid, body["initialDescription"], detail=True, internal=False)
-            )
+            self.notes[tid].append(self._note(tid, body["initialDescription"], detail=True, internal=False))
         if body.get("initialInternalAnalysis"):
-            self.notes[tid].append(
-                self._note(tid, body["initialInternalAnalysis"], detail=False, internal=True)
-            )
+            self.notes[tid].append(self._note(tid, body["initialInternalAnalysis"], detail=False, internal=True))
         self._changed(tid, "added")
         return JSONResponse(self.tickets[tid], 201)
 
@@ -605,11 +581,7 @@ class ConnectWiseSimulator(Simulator):
                     self._status(ticket["board"]["id"], name)
                     if name
                     else next(
-                        (
-                            s
-                            for s in self.statuses[ticket["board"]["id"]]
-                            if s["id"] == (value or {}).get("id")
-                        ),
+                        (s for s in self.statuses[ticket["board"]["id"]] if s["id"] == (value or {}).get("id")),
                         None,
                     )
                 )
@@ -628,8 +600,7 @@ class ConnectWiseSimulator(Simulator):
                     (
                         p
                         for p in self.priorities
-                        if p["name"] == (value or {}).get("name")
-                        or p["id"] == (value or {}).get("id")
+                        if p["name"] == (value or {}).get("name") or p["id"] == (value or {}).get("id")
                     ),
                     None,
                 )
@@ -671,8 +642,7 @@ class ConnectWiseSimulator(Simulator):
             return cw_error(
                 400,
                 "InvalidObject",
-                "A note needs text and one of "
-                "detailDescriptionFlag, internalAnalysisFlag, resolutionFlag",
+                "A note needs text and one of detailDescriptionFlag, internalAnalysisFlag, resolutionFlag",
                 resource="serviceNote",
             )
         note = self._note(
@@ -703,10 +673,7 @@ class ConnectWiseSimulator(Simulator):
                 "ProductInstanceId": None,
                 "PartnerId": None,
                 "Entity": json.dumps(ticket),
-                "Metadata": {
-                    "key_url": f"{self.public_url}/{CODEBASE}system/callbackkey/"
-                    f"index.rails?id={self.key_id}"
-                },
+                "Metadata": {"key_url": f"{self.public_url}/{CODEBASE}system/callbackkey/index.rails?id={self.key_id}"},
             }
         ).encode()
         return {

@@ -41,6 +41,7 @@ class NinjaOneConnector(Connector):
     """The NinjaOne public API v2 as an MSPclaw RMM connector."""
 
     spec_file: ClassVar[Path] = Path(__file__).with_name("spec.yaml")
+    simulator: ClassVar[str | None] = "mspclaw.connectors.ninjaone.simulator:NinjaOneSimulator"
     page_size: ClassVar[int] = 200
     webhook_max_age: ClassVar[timedelta] = timedelta(minutes=15)
 
@@ -70,9 +71,7 @@ class NinjaOneConnector(Connector):
                 "(Administration › Apps › API › client app: allowed scopes)"
             )
 
-    async def _after_pages(
-        self, path: str, params: dict[str, Any] | None = None
-    ) -> list[dict[str, Any]]:
+    async def _after_pages(self, path: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
         """Every row of an ``after``-cursor list (id-ordered)."""
         rows: list[dict[str, Any]] = []
         after: int | None = None
@@ -106,9 +105,7 @@ class NinjaOneConnector(Connector):
         os_name = (d.get("os") or {}).get("name") if isinstance(d.get("os"), dict) else None
         return Device(
             external_id=str(d["id"]),
-            client_external_id=str(d.get("organizationId"))
-            if d.get("organizationId") is not None
-            else None,
+            client_external_id=str(d.get("organizationId")) if d.get("organizationId") is not None else None,
             name=d.get("displayName") or d.get("systemName") or str(d["id"]),
             hostname=d.get("dnsName") or d.get("systemName"),
             os=os_name or NODE_OS.get(str(d.get("nodeClass")), d.get("nodeClass")),
@@ -181,9 +178,7 @@ class NinjaOneConnector(Connector):
         )
         if chosen is None:
             raise NotFound(f"script {script!r} is not available on NinjaOne device {device}")
-        before = await self.http.request_json(
-            "GET", f"/v2/device/{device}/activities", params={"pageSize": 1}
-        )
+        before = await self.http.request_json("GET", f"/v2/device/{device}/activities", params={"pageSize": 1})
         baseline = int((before or {}).get("lastActivityId") or 0)
         body: dict[str, Any] = {
             "type": chosen.get("type") or "SCRIPT",
@@ -230,11 +225,7 @@ class NinjaOneConnector(Connector):
         activity = candidates[0]
         result = str(activity.get("activityResult") or "").upper()
         status: ScriptJobStatus = (
-            "succeeded"
-            if result == "SUCCESS"
-            else "failed"
-            if result in ("FAILURE", "FAILED")
-            else "running"
+            "succeeded" if result == "SUCCESS" else "failed" if result in ("FAILURE", "FAILED") else "running"
         )
         params = ((activity.get("data") or {}).get("message") or {}).get("params") or {}
         exit_code = params.get("script_exit_code")
@@ -243,9 +234,7 @@ class NinjaOneConnector(Connector):
                 "status": status,
                 "output": params.get("script_result_message") or activity.get("message"),
                 "exit_code": int(exit_code) if exit_code is not None else None,
-                "finished_at": parse_vendor_time(activity.get("activityTime"))
-                if status != "running"
-                else None,
+                "finished_at": parse_vendor_time(activity.get("activityTime")) if status != "running" else None,
                 "raw": {**job.raw, "activity": activity},
             }
         )
@@ -277,18 +266,14 @@ class NinjaOneConnector(Connector):
         expected = self.config.get("webhook_secret")
         got = {k.lower(): v for k, v in headers.items()}.get(WEBHOOK_HEADER.lower())
         if not expected:
-            raise WebhookRejected(
-                "no webhook secret is configured for this connection", reason="forged"
-            )
+            raise WebhookRejected("no webhook secret is configured for this connection", reason="forged")
         if not got or not hmac.compare_digest(got.encode(), str(expected).encode()):
             raise WebhookRejected("missing or wrong webhook secret header", reason="forged")
         try:
             activity = json.loads(body)
             activity_id = activity["id"]
         except (ValueError, KeyError, TypeError) as exc:
-            raise WebhookRejected(
-                "delivery is not a NinjaOne activity", reason="malformed"
-            ) from exc
+            raise WebhookRejected("delivery is not a NinjaOne activity", reason="malformed") from exc
         occurred = parse_vendor_time(activity.get("activityTime"))
         if occurred is None or now - occurred > self.webhook_max_age:
             raise WebhookRejected("activity is older than the freshness window", reason="stale")

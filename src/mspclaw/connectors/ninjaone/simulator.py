@@ -42,9 +42,7 @@ def epoch(dt: datetime) -> float:
 
 def _ninja_error(status: int, message: str, code: str | None = None) -> JSONResponse:
     # ? The reference documents no error body; this mirrors the common {error, ...} shape.
-    return JSONResponse(
-        {"error": code or "error", "errorMessage": message, "resultCode": code or "FAILURE"}, status
-    )
+    return JSONResponse({"error": code or "error", "errorMessage": message, "resultCode": code or "FAILURE"}, status)
 
 
 class NinjaOneSimulator(Simulator):
@@ -143,9 +141,7 @@ class NinjaOneSimulator(Simulator):
         header = request.headers.get("authorization", "")
         token = self.tokens.get(header[7:]) if header.lower().startswith("bearer ") else None
         if token is None or token["expires"] < time.monotonic():
-            return JSONResponse(
-                {"error": "invalid_token", "error_description": "Access token is invalid"}, 401
-            )
+            return JSONResponse({"error": "invalid_token", "error_description": "Access token is invalid"}, 401)
         return token
 
     def _need(self, request: Request, scope: str) -> JSONResponse | None:
@@ -187,10 +183,7 @@ class NinjaOneSimulator(Simulator):
             form = await request.form()
             grant = form.get("grant_type")
             cid, csecret = form.get("client_id"), form.get("client_secret")
-            if (
-                cid not in (self.client_id, self.monitoring_client_id)
-                or csecret != self.client_secret
-            ):
+            if cid not in (self.client_id, self.monitoring_client_id) or csecret != self.client_secret:
                 return JSONResponse({"error": "invalid_client"}, 401)
             asked = str(form.get("scope") or "monitoring")
             allowed = (
@@ -204,9 +197,7 @@ class NinjaOneSimulator(Simulator):
             if grant == "refresh_token":
                 if form.get("refresh_token") != self.refresh_token:
                     return JSONResponse({"error": "invalid_grant"}, 400)
-                return JSONResponse(
-                    {**self._issue("user", scope), "refresh_token": self.refresh_token}
-                )
+                return JSONResponse({**self._issue("user", scope), "refresh_token": self.refresh_token})
             return JSONResponse({"error": "unsupported_grant_type"}, 400)
 
         @app.get("/v2/organizations")
@@ -258,11 +249,7 @@ class NinjaOneSimulator(Simulator):
             if (problem := self._need(request, "monitoring")) is not None:
                 return problem
             return self._json(
-                [
-                    self._public(a)
-                    for a in self.alerts.values()
-                    if a["deviceId"] == did and not a["_reset"]
-                ]
+                [self._public(a) for a in self.alerts.values() if a["deviceId"] == did and not a["_reset"]]
             )
 
         async def reset_alert(uid: str, request: Request) -> Response:
@@ -300,8 +287,7 @@ class NinjaOneSimulator(Simulator):
                 # are refused for script runs (the PowerShell module refuses client-side).
                 return _ninja_error(
                     403,
-                    "Script execution is not available when using "
-                    "client_credentials authentication",
+                    "Script execution is not available when using client_credentials authentication",
                     "FORBIDDEN",
                 )
             if did not in self.devices:
@@ -319,9 +305,7 @@ class NinjaOneSimulator(Simulator):
             if script is None:
                 return _ninja_error(400, "Unknown script or action", "INVALID_REQUEST")
             activity = self._activity(did, "ACTION", "START_REQUESTED", script["name"])
-            activity.update(
-                _script=script, _params=body.get("parameters") or "", _started=time.monotonic()
-            )
+            activity.update(_script=script, _params=body.get("parameters") or "", _started=time.monotonic())
             return Response(status_code=204)
 
         @app.get("/v2/device/{did}/activities")
@@ -332,9 +316,7 @@ class NinjaOneSimulator(Simulator):
                 return _ninja_error(404, "Device not found", "NOT_FOUND")
             rows = [self._activity_view(a) for a in reversed(self.activities[did])]
             size = int(request.query_params.get("pageSize") or 200)
-            return self._json(
-                {"lastActivityId": rows[0]["id"] if rows else None, "activities": rows[:size]}
-            )
+            return self._json({"lastActivityId": rows[0]["id"] if rows else None, "activities": rows[:size]})
 
         @app.put("/v2/webhook", status_code=204)
         async def put_webhook(request: Request) -> Response:
@@ -417,9 +399,7 @@ class NinjaOneSimulator(Simulator):
             "Content-Type": "application/json",
             **{h["name"]: h["value"] for h in self.webhook.get("headers") or []},
         }
-        self.deliver(
-            self.webhook["url"], headers, json.dumps(self._activity_view(activity)).encode()
-        )
+        self.deliver(self.webhook["url"], headers, json.dumps(self._activity_view(activity)).encode())
 
     def _activity_view(self, activity: dict[str, Any]) -> dict[str, Any]:
         """Script activities complete ``SCRIPT_SECONDS`` after they start (? shape)."""

@@ -74,6 +74,7 @@ class SuperOpsConnector(Connector):
     """The SuperOps MSP GraphQL API as an MSPclaw connector."""
 
     spec_file: ClassVar[Path] = Path(__file__).with_name("spec.yaml")
+    simulator: ClassVar[str | None] = "mspclaw.connectors.superops.simulator:SuperOpsSimulator"
     page_size: ClassVar[int] = 100  # the documented maximum pageSize
 
     def build_http(self) -> ResilientClient:
@@ -104,39 +105,28 @@ class SuperOpsConnector(Connector):
                 allow_status=frozenset({400}),
             )
         except NotFound as exc:
-            raise WrongUrl(
-                f"{self.config['api_url']} is not a SuperOps GraphQL endpoint (HTTP 404)"
-            ) from exc
+            raise WrongUrl(f"{self.config['api_url']} is not a SuperOps GraphQL endpoint (HTTP 404)") from exc
         if not isinstance(body, dict) or not ({"data", "errors", "message"} & set(body)):
             raise WrongUrl(f"{self.config['api_url']} did not answer like the SuperOps API")
         if "data" not in body and "errors" not in body:
             # HTTP 400 with {"message": ...}: SuperOps uses it for an invalid subdomain.
-            raise AuthFailed(
-                f"SuperOps refused the request: {body.get('message')} "
-                "(check the customer subdomain)"
-            )
+            raise AuthFailed(f"SuperOps refused the request: {body.get('message')} (check the customer subdomain)")
         codes = _client_errors(body)
         for err in codes:
             code = err.get("code")
             if code == "forbidden":
-                raise MissingPermission(
-                    "the API token's role may not perform this operation", detail=err
-                )
+                raise MissingPermission("the API token's role may not perform this operation", detail=err)
             if code in (
                 "subscription_trial_expired",
                 "subscription_paused",
                 "subscription_cancelled",
             ):
-                raise MissingPermission(
-                    f"the SuperOps subscription is not active ({code})", detail=err
-                )
+                raise MissingPermission(f"the SuperOps subscription is not active ({code})", detail=err)
             if code == "entity_does_not_exist":
                 raise NotFound("SuperOps says the object does not exist", detail=err)
         if body.get("errors"):
             messages = "; ".join(str(e.get("message")) for e in body["errors"])
-            raise VendorError(
-                f"SuperOps refused the operation: {messages}", detail={"clientError": codes}
-            )
+            raise VendorError(f"SuperOps refused the operation: {messages}", detail={"clientError": codes})
         data = body.get("data")
         if not isinstance(data, dict):
             raise VendorError("SuperOps answered without data")
@@ -145,8 +135,7 @@ class SuperOpsConnector(Connector):
     async def probe(self) -> None:
         """Read one ticket: proves URL, token, subdomain and ticket permission."""
         await self._gql(
-            "query($i: ListInfoInput!){ getTicketList(input: $i)"
-            "{ tickets { ticketId } listInfo { totalCount } } }",
+            "query($i: ListInfoInput!){ getTicketList(input: $i){ tickets { ticketId } listInfo { totalCount } } }",
             {"i": {"page": 1, "pageSize": 1}},
         )
 
@@ -222,11 +211,7 @@ class SuperOpsConnector(Connector):
         if data.get("getTicket") is None:
             raise NotFound(f"SuperOps ticket {external_id} does not exist")
         description = next(
-            (
-                c.get("content")
-                for c in data.get("getTicketConversationList") or []
-                if c.get("type") == "DESCRIPTION"
-            ),
+            (c.get("content") for c in data.get("getTicketConversationList") or [] if c.get("type") == "DESCRIPTION"),
             None,
         )
         return self._ticket(data["getTicket"], description)
@@ -282,8 +267,7 @@ class SuperOpsConnector(Connector):
     async def add_note(self, external_id: str, body: str, *, internal: bool) -> Note:
         """A note with explicit visibility (SuperOps defaults to PRIVATE; we always say)."""
         data = await self._gql(
-            f"mutation($n: CreateTicketNoteInput!){{ createTicketNote(input: $n){{ {NOTE_FIELDS}"
-            " } }",
+            f"mutation($n: CreateTicketNoteInput!){{ createTicketNote(input: $n){{ {NOTE_FIELDS} }} }}",
             {
                 "n": {
                     "ticket": {"ticketId": external_id},
@@ -298,8 +282,7 @@ class SuperOpsConnector(Connector):
     async def list_notes(self, external_id: str) -> list[Note]:
         """All notes of a ticket (SuperOps returns them unpaged)."""
         data = await self._gql(
-            f"query($t: TicketIdentifierInput!){{ getTicketNoteList(input: $t){{ {NOTE_FIELDS}"
-            " } }",
+            f"query($t: TicketIdentifierInput!){{ getTicketNoteList(input: $t){{ {NOTE_FIELDS} }} }}",
             {"t": {"ticketId": external_id}},
         )
         return [self._note(external_id, n) for n in data.get("getTicketNoteList") or []]
@@ -323,8 +306,7 @@ class SuperOpsConnector(Connector):
                 info["condition"] = condition
             variables = {**(extra or {}), "listInfo": info} if extra else info
             data = await self._gql(
-                f"query($i: {input_type}!){{ {op}(input: $i){{ {key} {{ {fields} }}"
-                " listInfo { hasMore } } }",
+                f"query($i: {input_type}!){{ {op}(input: $i){{ {key} {{ {fields} }} listInfo {{ hasMore }} }} }}",
                 {"i": variables},
             )
             block = data.get(op) or {}
@@ -363,8 +345,7 @@ class SuperOpsConnector(Connector):
                     Contact(
                         external_id=str(u["userId"]),
                         client_external_id=_ref(u.get("client"), "accountId") or client.external_id,
-                        name=u.get("name")
-                        or f"{u.get('firstName', '')} {u.get('lastName', '')}".strip(),
+                        name=u.get("name") or f"{u.get('firstName', '')} {u.get('lastName', '')}".strip(),
                         email=u.get("email"),
                         phone=u.get("contactNumber"),
                         raw=u,
@@ -416,15 +397,8 @@ class SuperOpsConnector(Connector):
 
     async def list_alerts(self, since: datetime | None) -> list[Alert]:
         """Alerts raised after ``since`` (all when ``None``)."""
-        condition = (
-            {"attribute": "createdTime", "operator": "after", "value": so_time(since)}
-            if since
-            else None
-        )
-        alerts = [
-            self._alert(a)
-            for a in await self._all("getAlertList", "alerts", ALERT_FIELDS, condition=condition)
-        ]
+        condition = {"attribute": "createdTime", "operator": "after", "value": so_time(since)} if since else None
+        alerts = [self._alert(a) for a in await self._all("getAlertList", "alerts", ALERT_FIELDS, condition=condition)]
         # The createdTime condition on alerts is not confirmed by the reference: re-check.
         return [a for a in alerts if since is None or (a.created_at and a.created_at > since)]
 
@@ -454,8 +428,7 @@ class SuperOpsConnector(Connector):
     async def run_script(self, device: str, script: str, args: dict[str, str]) -> ScriptJob:
         """Run a saved script (by id) on an asset; the job id is the ``actionConfigId``."""
         data = await self._gql(
-            "mutation($r: RunScriptInput!){ runScriptOnAsset(input: $r)"
-            "{ actionConfigId script scriptArguments } }",
+            "mutation($r: RunScriptInput!){ runScriptOnAsset(input: $r){ actionConfigId script scriptArguments } }",
             {
                 "r": {
                     "assetId": device,
@@ -503,11 +476,7 @@ class SuperOpsConnector(Connector):
                 continue
             raw_status = str(info.get("status") or "").upper()
             status: ScriptJobStatus = (
-                "succeeded"
-                if raw_status in DONE_OK
-                else "failed"
-                if raw_status in DONE_FAILED
-                else "running"
+                "succeeded" if raw_status in DONE_OK else "failed" if raw_status in DONE_FAILED else "running"
             )
             exit_code = info.get("exitCode")
             return job.model_copy(

@@ -53,9 +53,7 @@ def parse_so_time(value: str) -> str:
 
 def client_error(code: str, message: str, **param: Any) -> graphql.GraphQLError:
     """A SuperOps business error: HTTP 200 with ``extensions.clientError``."""
-    return graphql.GraphQLError(
-        message, extensions={"clientError": [{"code": code, "param": param or None}]}
-    )
+    return graphql.GraphQLError(message, extensions={"clientError": [{"code": code, "param": param or None}]})
 
 
 def _attr(record: dict[str, Any], path: str) -> Any:
@@ -109,9 +107,7 @@ def _matches(record: dict[str, Any], cond: dict[str, Any]) -> bool:
     return bool(simple[op]())
 
 
-def list_page(
-    records: list[dict[str, Any]], info: dict[str, Any] | None, key: str
-) -> dict[str, Any]:
+def list_page(records: list[dict[str, Any]], info: dict[str, Any] | None, key: str) -> dict[str, Any]:
     """Apply a ``ListInfoInput`` (condition, sort, page from 1, pageSize ≤ 100)."""
     info = info or {}
     page = max(1, int(info.get("page") or 1))
@@ -147,9 +143,7 @@ class SuperOpsSimulator(Simulator):
     def reset(self, seed: str) -> None:
         """Build companies, users, assets, tickets, alerts and scripts from the seed."""
         rng = random.Random(f"superops:{seed}")
-        data = make_seed(
-            seed, tickets=self.ticket_count, statuses=len(STATUSES), priorities=len(PRIORITIES) - 1
-        )
+        data = make_seed(seed, tickets=self.ticket_count, statuses=len(STATUSES), priorities=len(PRIORITIES) - 1)
         self.api_token = f"so-{seed}-{rng.getrandbits(64):016x}"
         self.limited_token = f"so-limited-{rng.getrandbits(48):012x}"
         self._next = 7_928_838_372_746_166_000 + rng.randrange(1000)
@@ -401,9 +395,7 @@ class SuperOpsSimulator(Simulator):
                 "errors": [
                     {
                         "message": "Rate limit exceeded",
-                        "extensions": {
-                            "clientError": [{"code": "rate_limit_exceeded", "param": None}]
-                        },
+                        "extensions": {"clientError": [{"code": "rate_limit_exceeded", "param": None}]},
                     }
                 ],
             }
@@ -419,9 +411,7 @@ class SuperOpsSimulator(Simulator):
         def guard(fn: Any) -> Any:
             def wrapped(info: Any, **kw: Any) -> Any:
                 if limited:
-                    raise client_error(
-                        "forbidden", "You do not have permission to access this resource"
-                    )
+                    raise client_error("forbidden", "You do not have permission to access this resource")
                 return fn(**kw)
 
             return wrapped
@@ -433,12 +423,9 @@ class SuperOpsSimulator(Simulator):
                 self._public(n) for n in self.notes[self._ticket(input["ticketId"])["ticketId"]]
             ],
             "getTicketConversationList": lambda input: self._conversations(input["ticketId"]),
-            "getStatusList": lambda: [
-                {"id": str(i + 1), "name": s, "description": s} for i, s in enumerate(STATUSES)
-            ],
+            "getStatusList": lambda: [{"id": str(i + 1), "name": s, "description": s} for i, s in enumerate(STATUSES)],
             "getPriorityList": lambda: [
-                {"id": str(i + 1), "name": p, "colorCode": "#888888"}
-                for i, p in enumerate(PRIORITIES)
+                {"id": str(i + 1), "name": p, "colorCode": "#888888"} for i, p in enumerate(PRIORITIES)
             ],
             "getClient": lambda input: self._get(self.clients, input["accountId"], "client"),
             "getClientList": lambda input: list_page(list(self.clients.values()), input, "clients"),
@@ -457,9 +444,7 @@ class SuperOpsSimulator(Simulator):
             "getAssetActivity": lambda input: list_page(
                 [
                     self._activity_view(a)
-                    for a in self.activities.get(
-                        self._get(self.assets, input["assetId"], "asset")["assetId"], []
-                    )
+                    for a in self.activities.get(self._get(self.assets, input["assetId"], "asset")["assetId"], [])
                 ],
                 input.get("listInfo"),
                 "activities",
@@ -508,9 +493,7 @@ class SuperOpsSimulator(Simulator):
 
     def _check_lookup(self, field: str, value: str | None, allowed: tuple[str, ...]) -> None:
         if value is not None and value not in allowed:
-            raise client_error(
-                "referred_value_does_not_exist", f"{field} '{value}' does not exist", field=field
-            )
+            raise client_error("referred_value_does_not_exist", f"{field} '{value}' does not exist", field=field)
 
     def _create_ticket(self, input: dict[str, Any]) -> dict[str, Any]:
         client = self._get(self.clients, (input.get("client") or {}).get("accountId", ""), "client")
@@ -651,9 +634,7 @@ class SuperOpsSimulator(Simulator):
                 {"ticketId": ticket_id, **change.model_dump(exclude_none=True, exclude={"company"})}
             )
         except graphql.GraphQLError as exc:
-            raise HTTPException(
-                422 if "does not exist" in exc.message else 404, exc.message
-            ) from exc
+            raise HTTPException(422 if "does not exist" in exc.message else 404, exc.message) from exc
 
     def admin_ticket(self, ticket_id: str) -> dict[str, Any]:
         """The stored ticket."""
