@@ -115,3 +115,17 @@ def test_examples_must_name_real_steps_and_rollback_needs_something_to_undo() ->
     assert ("error", "example 'e': no step 'ghost'") in messages
     assert ("error", "example 'e': no input 'nope'") in messages
     assert any(s == "warning" and "no earlier step has an undo tool" in m for s, m in messages)
+
+
+def test_a_published_version_cannot_change() -> None:
+    from mspclaw.errors import Conflict
+    from mspclaw.playbooks import ensure_new_version
+
+    first = load_text(GOOD)
+    known = {("demo", "1.0.0"): first.content_hash}
+    assert ensure_new_version({}, first) is True
+    assert ensure_new_version(known, load_text("# same\n" + GOOD)) is False
+    with pytest.raises(Conflict, match="bump the version"):
+        ensure_new_version(known, load_text(GOOD.replace("title: Demo", "title: Changed")))
+    bumped = load_text(GOOD.replace("title: Demo", "title: Changed").replace("1.0.0", "1.1.0"))
+    assert ensure_new_version(known, bumped) is True

@@ -74,13 +74,12 @@ def test_undo_derivation() -> None:
         "enable_account",
         {"user": "a@b.com"},
     )
-    assert derive_undo(
-        get_tool("add_group_member"), {"user": "a@b.com", "group": "Finance"}, {}
-    ) == ("remove_group_member", {"user": "a@b.com", "group": "Finance"})
+    assert derive_undo(get_tool("add_group_member"), {"user": "a@b.com", "group": "Finance"}, {}) == (
+        "remove_group_member",
+        {"user": "a@b.com", "group": "Finance"},
+    )
     assert (
-        derive_undo(
-            get_tool("set_mail_forwarding"), {"user": "u@x.io", "forward_to": "m@x.io"}, {}
-        )[0]
+        derive_undo(get_tool("set_mail_forwarding"), {"user": "u@x.io", "forward_to": "m@x.io"}, {})[0]
         == "clear_mail_forwarding"
     )
     assert derive_undo(get_tool("install_package"), {"package": "vlc"}, {}) == (

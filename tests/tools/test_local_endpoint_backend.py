@@ -56,9 +56,7 @@ async def _run_all(names: list[str]) -> None:
         # would restart real services on this machine
         names = [n for n in names if n not in ("restart_service", "restart_print_spooler")]
     backend = LocalEndpointBackend()
-    outcomes = await asyncio.gather(
-        *(backend.execute(get_tool(n), SAFE_ARGS.get(n, {}), CONTEXT) for n in names)
-    )
+    outcomes = await asyncio.gather(*(backend.execute(get_tool(n), SAFE_ARGS.get(n, {}), CONTEXT) for n in names))
     problems = []
     for name, outcome in zip(names, outcomes, strict=True):
         assert outcome.tool == name
@@ -85,27 +83,26 @@ async def test_apt_tools_run_through_the_backend() -> None:
 
 
 async def test_backend_results_match_direct_runs() -> None:
-    outcome = await LocalEndpointBackend().execute(
-        get_tool("dns_resolve"), {"name": "localhost"}, CONTEXT
-    )
+    outcome = await LocalEndpointBackend().execute(get_tool("dns_resolve"), {"name": "localhost"}, CONTEXT)
     assert outcome.ok and "127.0.0.1" in outcome.output["addresses"]
 
 
 async def test_invalid_arguments_fail_before_spawning() -> None:
     with pytest.raises(ToolArgumentsInvalid, match="service"):
-        await LocalEndpointBackend().execute(
-            get_tool("restart_service"), {"service": "spooler; rm -rf /"}, CONTEXT
-        )
+        await LocalEndpointBackend().execute(get_tool("restart_service"), {"service": "spooler; rm -rf /"}, CONTEXT)
 
 
 async def test_identity_tools_are_not_endpoint_tools() -> None:
     with pytest.raises(BackendUnsupported):
-        await LocalEndpointBackend().execute(
-            get_tool("disable_account"), {"user": "a@b.com"}, CONTEXT
-        )
+        await LocalEndpointBackend().execute(get_tool("disable_account"), {"user": "a@b.com"}, CONTEXT)
 
 
 async def test_a_broken_interpreter_is_an_outcome_not_a_crash() -> None:
     backend = LocalEndpointBackend(python="/bin/false")
     outcome = await backend.execute(get_tool("system_info"), {}, CONTEXT)
     assert outcome.ok is False and "exited 1" in (outcome.error or "")
+
+
+async def test_a_device_of_another_os_is_refused() -> None:
+    with pytest.raises(BackendUnsupported, match="the device is windows"):
+        await LocalEndpointBackend().execute(get_tool("system_info"), {}, ToolContext(device_os="windows"))

@@ -37,9 +37,7 @@ async def test_macos_and_linux_restart_argv(recording_host: Any) -> None:
 
 
 async def test_service_missing_on_an_os_is_unavailable(recording_host: Any) -> None:
-    outcome = await run_tool(
-        "restart_service", {"service": "windows_update"}, host=recording_host("macos")
-    )
+    outcome = await run_tool("restart_service", {"service": "windows_update"}, host=recording_host("macos"))
     assert not outcome.ok and "does not exist on macos" in (outcome.error or "")
 
 
@@ -60,9 +58,7 @@ async def test_flush_dns_per_os(recording_host: Any) -> None:
         ("linux", ["apt-get", "install", "-y", "--no-install-recommends", "--", "vlc"]),
     ],
 )
-async def test_install_package_argv(
-    platform: str, expected: list[str], recording_host: Any
-) -> None:
+async def test_install_package_argv(platform: str, expected: list[str], recording_host: Any) -> None:
     host = recording_host(platform)
     outcome = await run_tool("install_package", {"package": "vlc"}, host=host)
     assert outcome.ok, outcome.error
@@ -80,9 +76,7 @@ async def test_uninstall_and_upgrade_argv(recording_host: Any) -> None:
 
 async def test_package_without_a_native_id_is_unavailable(recording_host: Any) -> None:
     outcome = await run_tool("install_package", {"package": "zoom"}, host=recording_host("linux"))
-    assert (
-        not outcome.ok and outcome.error == "not available on this device: zoom has no apt package"
-    )
+    assert not outcome.ok and outcome.error == "not available on this device: zoom has no apt package"
 
 
 async def test_windows_clear_queue_quotes_the_printer(recording_host: Any) -> None:
@@ -115,15 +109,11 @@ async def test_windows_printers_wifi_updates_firewall_encryption(recording_host:
             "Get-Printer": json.dumps([{"Name": "HP", "Status": "Error", "Jobs": 3}]),
             "netsh": "    State                  : connected\n    SSID                   : Office\n"
             "    Signal                 : 81%\n",
-            "Microsoft.Update.Session": json.dumps(
-                [{"Title": "2026-11 Cumulative Update", "Severity": "Critical"}]
-            ),
+            "Microsoft.Update.Session": json.dumps([{"Title": "2026-11 Cumulative Update", "Severity": "Critical"}]),
             "Get-NetFirewallProfile": json.dumps(
                 [{"Name": "Domain", "Enabled": True}, {"Name": "Public", "Enabled": False}]
             ),
-            "Get-BitLockerVolume": json.dumps(
-                {"MountPoint": "C:", "Protection": "On", "Status": "x"}
-            ),
+            "Get-BitLockerVolume": json.dumps({"MountPoint": "C:", "Protection": "On", "Status": "x"}),
         },
     )
     printers = await run_tool("printer_queue_status", {}, host=host)
@@ -150,9 +140,7 @@ async def test_macos_encryption_firewall_ping(recording_host: Any) -> None:
             "round-trip min/avg/max/stddev = 1.1/2.5/3.0/0.4 ms\n",
         },
     )
-    assert (await run_tool("encryption_status", {}, host=host)).output[
-        "system_volume_encrypted"
-    ] is False
+    assert (await run_tool("encryption_status", {}, host=host)).output["system_volume_encrypted"] is False
     assert (await run_tool("firewall_status", {}, host=host)).output["enabled"] is True
     ping = await run_tool("ping", {"host": "example.com", "count": 4}, host=host)
     assert host.calls[-1] == ["ping", "-c", "4", "-t", "10", "example.com"]

@@ -172,9 +172,7 @@ async def test_wifi_status_without_an_adapter_says_so() -> None:
         ("ping", {"host": "127.0.0.1", "count": 1}, "ping"),
     ],
 )
-async def test_missing_program_is_a_structured_unavailable(
-    tool: str, args: dict[str, object], program: str
-) -> None:
+async def test_missing_program_is_a_structured_unavailable(tool: str, args: dict[str, object], program: str) -> None:
     outcome = await run_tool(tool, args)
     if not _missing(program):
         assert outcome.ok or outcome.error
@@ -196,9 +194,7 @@ async def test_flush_dns_and_firewall_report_what_is_missing() -> None:
     flush = await run_tool("flush_dns", {})
     firewall = await run_tool("firewall_status", {})
     if _missing("resolvectl") and _missing("nscd"):
-        assert (
-            flush.error == "not available on this device: resolvectl missing (no local DNS cache)"
-        )
+        assert flush.error == "not available on this device: resolvectl missing (no local DNS cache)"
     if all(_missing(p) for p in ("ufw", "nft", "iptables")):
         assert firewall.ok is False and "no firewall tool" in (firewall.error or "")
 

@@ -29,9 +29,7 @@ def schema_command() -> None:
 
 @playbook_app.command("lint")
 def lint_command(
-    files: Annotated[
-        list[Path] | None, typer.Argument(help="playbook YAML files (default: the built-ins)")
-    ] = None,
+    files: Annotated[list[Path] | None, typer.Argument(help="playbook YAML files (default: the built-ins)")] = None,
     strict: Annotated[bool, typer.Option(help="treat warnings as errors")] = False,
 ) -> None:
     """Check playbooks: schema, tools, templates, arguments. Exit 1 on any error."""
@@ -86,9 +84,7 @@ def dry_run_command(
         Path,
         typer.Option(help="JSON file: {ticket, contact, device, client} of the ticket"),
     ],
-    inputs: Annotated[
-        str, typer.Option(help="JSON object of input values that override the ticket's")
-    ] = "{}",
+    inputs: Annotated[str, typer.Option(help="JSON object of input values that override the ticket's")] = "{}",
 ) -> None:
     """Show what the playbook would do for a ticket: steps, arguments, approvals, backends."""
     try:

@@ -34,9 +34,7 @@ def run_example(loaded: LoadedPlaybook, example: Example) -> ExampleResult:
     """Match and dry-run one example, comparing against its expectations."""
     expect = example.expect
     failures: list[str] = []
-    context = TicketContext.model_validate(
-        example.model_dump(include={"ticket", "contact", "device", "client"})
-    )
+    context = TicketContext.model_validate(example.model_dump(include={"ticket", "contact", "device", "client"}))
     candidate = score_playbook(loaded.playbook, context)
     if expect.matches and candidate is None:
         failures.append("expected the playbook to match the ticket, it did not")

@@ -127,9 +127,7 @@ class _Linter:
                 )
         triggers = self.pb.triggers
         if not (triggers.intents or triggers.keywords or triggers.alert_kinds):
-            self.add(
-                ["triggers"], "no intents, keywords or alert kinds: it never matches", "warning"
-            )
+            self.add(["triggers"], "no intents, keywords or alert kinds: it never matches", "warning")
 
     def check_tools(self) -> None:
         for i, name in enumerate(self.pb.tools):
@@ -158,9 +156,7 @@ class _Linter:
                 elif parts[0] == "steps":
                     step = parts[1] if len(parts) > 1 else ""
                     if step not in steps:
-                        self.add(
-                            loc, f"{expression!r} reads {ref!r}: no step {step!r} before this one"
-                        )
+                        self.add(loc, f"{expression!r} reads {ref!r}: no step {step!r} before this one")
                         ok = False
                     elif len(parts) > 2 and parts[2] not in ("output", "ok"):
                         self.add(loc, f"{ref!r}: a step exposes only .output and .ok")

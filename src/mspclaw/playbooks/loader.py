@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from mspclaw.errors import InvalidInput, NotFound
+from mspclaw.errors import Conflict, InvalidInput, NotFound
 from mspclaw.playbooks.models import Playbook
 
 BUILTIN_DIR = Path(__file__).parent / "builtin"
@@ -141,9 +141,7 @@ def _builtin() -> dict[str, LoadedPlaybook]:
     for path in sorted(BUILTIN_DIR.glob("*.yaml")):
         item = load_file(path)
         if item.playbook.id in loaded:
-            raise PlaybookInvalid(
-                [SourceProblem(str(path), 1, f"duplicate built-in id {item.playbook.id}")]
-            )
+            raise PlaybookInvalid([SourceProblem(str(path), 1, f"duplicate built-in id {item.playbook.id}")])
         loaded[item.playbook.id] = item
     return loaded
 
@@ -176,3 +174,22 @@ def load_reference(ref: str) -> LoadedPlaybook:
     if Path(ref).exists():
         return load_file(ref)
     raise NotFound(f"{ref!r} is neither a built-in playbook id nor a file")
+
+
+def ensure_new_version(known_hashes: dict[tuple[str, str], str], loaded: LoadedPlaybook) -> bool:
+    """Whether ``loaded`` is a new version; Conflict if its id+version exists with other content.
+
+    ``known_hashes`` maps (id, version) to the content hash already stored. Re-publishing
+    identical content is a no-op (False); changed content needs a new version number.
+    """
+    key = (loaded.playbook.id, loaded.playbook.version)
+    previous = known_hashes.get(key)
+    if previous is None:
+        return True
+    if previous != loaded.content_hash:
+        raise Conflict(
+            f"playbook {key[0]} {key[1]} already exists with different content; "
+            "versions are immutable, so bump the version",
+            detail={"id": key[0], "version": key[1], "stored": previous, "new": loaded.content_hash},
+        )
+    return False

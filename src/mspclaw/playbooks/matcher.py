@@ -50,12 +50,7 @@ def keyword_matches(keyword: str, text: str) -> bool:
 def specificity(playbook: Playbook) -> int:
     """How narrowly the triggers are scoped: more constraints = more specific."""
     t = playbook.triggers
-    return (
-        (3 if t.clients else 0)
-        + (2 if t.alert_kinds else 0)
-        + (1 if t.os else 0)
-        + (1 if t.intents else 0)
-    )
+    return (3 if t.clients else 0) + (2 if t.alert_kinds else 0) + (1 if t.os else 0) + (1 if t.intents else 0)
 
 
 def score_playbook(playbook: Playbook, context: TicketContext) -> MatchCandidate | None:
@@ -104,9 +99,7 @@ def score_playbook(playbook: Playbook, context: TicketContext) -> MatchCandidate
     )
 
 
-def match_playbooks(
-    playbooks: Iterable[Playbook | LoadedPlaybook], context: TicketContext
-) -> list[MatchCandidate]:
+def match_playbooks(playbooks: Iterable[Playbook | LoadedPlaybook], context: TicketContext) -> list[MatchCandidate]:
     """Candidates for the ticket, best first, ties broken by priority, specificity, id."""
     candidates = []
     for item in playbooks:

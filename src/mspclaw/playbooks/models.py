@@ -29,13 +29,9 @@ class Triggers(_Strict):
     """When a playbook is a candidate for a ticket; every list is optional."""
 
     intents: list[str] = Field(default_factory=list, description="taxonomy intent ids")
-    keywords: list[str] = Field(
-        default_factory=list, description="matched as whole words, case-insensitive"
-    )
+    keywords: list[str] = Field(default_factory=list, description="matched as whole words, case-insensitive")
     os: list[Platform] = Field(default_factory=list, description="device OSes it applies to")
-    clients: list[str] = Field(
-        default_factory=list, description="client ids/names it is limited to (empty: all)"
-    )
+    clients: list[str] = Field(default_factory=list, description="client ids/names it is limited to (empty: all)")
     alert_kinds: list[str] = Field(default_factory=list, description="RMM alert kinds")
 
     @field_validator("keywords")
@@ -52,9 +48,7 @@ class PlaybookInput(_Strict):
 
     type: InputType = "string"
     source: InputSource
-    field: str | None = Field(
-        None, description="field of the source object (default: the input's name)"
-    )
+    field: str | None = Field(None, description="field of the source object (default: the input's name)")
     question: str | None = Field(None, description="what to ask the user (source: question)")
     required: bool = True
     default: Any = None
@@ -174,8 +168,7 @@ class Playbook(_Strict):
     verification: list[Step] = Field(default_factory=list)
     rollback: list[Step] = Field(
         default_factory=list,
-        description="run after the undo tools of completed steps when a step fails with "
-        "on_failure: rollback",
+        description="run after the undo tools of completed steps when a step fails with on_failure: rollback",
     )
     note: str | None = Field(None, description="template of the note written back")
     examples: list[Example] = Field(default_factory=list)

@@ -70,11 +70,7 @@ class ResolvedPlan(BaseModel):
 
     def ids(self, status: StepStatus, *, include_rollback: bool = False) -> list[str]:
         """Step ids with ``status`` (rollback steps only when asked)."""
-        return [
-            s.id
-            for s in self.steps
-            if s.status == status and (include_rollback or s.phase != "rollback")
-        ]
+        return [s.id for s in self.steps if s.status == status and (include_rollback or s.phase != "rollback")]
 
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$")
@@ -174,26 +170,20 @@ def split_deferred(value: Any, path: str, deferred: list[str]) -> Any:
         deferred.append(path)
         return str(value)
     if isinstance(value, dict):
-        return {
-            k: split_deferred(v, f"{path}.{k}" if path else k, deferred) for k, v in value.items()
-        }
+        return {k: split_deferred(v, f"{path}.{k}" if path else k, deferred) for k, v in value.items()}
     if isinstance(value, list):
         return [split_deferred(v, f"{path}.{i}", deferred) for i, v in enumerate(value)]
     return value
 
 
-def check_step_args(
-    tool: ToolSpec, step_id: str, args: dict[str, Any], deferred: list[str]
-) -> None:
+def check_step_args(tool: ToolSpec, step_id: str, args: dict[str, Any], deferred: list[str]) -> None:
     """Validate rendered args; fields still deferred are checked at run time instead."""
     top_deferred = {d.split(".")[0] for d in deferred}
     concrete = {k: v for k, v in args.items() if k not in top_deferred}
     try:
         tool.validate_args(concrete)
     except ToolArgumentsInvalid as exc:
-        problems = [
-            p for p in exc.detail["problems"] if p["field"].split(".")[0] not in top_deferred
-        ]
+        problems = [p for p in exc.detail["problems"] if p["field"].split(".")[0] not in top_deferred]
         if problems:
             text = "; ".join(f"{p['field']}: {p['message']}" for p in problems)
             raise PlanInvalid(

@@ -49,9 +49,7 @@ class ToolBackend(Protocol):
 
     kind: BackendKind
 
-    async def execute(
-        self, tool: ToolSpec, args: dict[str, Any], context: ToolContext
-    ) -> ToolOutcome: ...
+    async def execute(self, tool: ToolSpec, args: dict[str, Any], context: ToolContext) -> ToolOutcome: ...
 
 
 class LocalEndpointBackend:
@@ -64,10 +62,13 @@ class LocalEndpointBackend:
         self.grace_seconds = grace_seconds
         self.platform: Platform = current_platform()
 
-    async def execute(
-        self, tool: ToolSpec, args: dict[str, Any], context: ToolContext
-    ) -> ToolOutcome:
+    async def execute(self, tool: ToolSpec, args: dict[str, Any], context: ToolContext) -> ToolOutcome:
         """Validate, run the tool in a child process, and return its ToolOutcome."""
+        if context.device_os is not None and context.device_os != self.platform:
+            raise BackendUnsupported(
+                f"this backend runs tools on a {self.platform} machine, the device is {context.device_os}",
+                detail={"tool": tool.name, "device_os": context.device_os},
+            )
         if not tool.runs_on("endpoint", self.platform):
             raise BackendUnsupported(
                 f"{tool.name} cannot run on the {self.platform} endpoint backend",
@@ -93,9 +94,7 @@ class LocalEndpointBackend:
             stderr=asyncio.subprocess.PIPE,
         )
         try:
-            out, err = await asyncio.wait_for(
-                proc.communicate(), tool.timeout_seconds + self.grace_seconds
-            )
+            out, err = await asyncio.wait_for(proc.communicate(), tool.timeout_seconds + self.grace_seconds)
         except TimeoutError:
             proc.kill()
             await proc.wait()
@@ -107,9 +106,7 @@ class LocalEndpointBackend:
             raise
         return self._parse(tool, started, proc.returncode, out, err)
 
-    def _parse(
-        self, tool: ToolSpec, started: float, code: int | None, out: bytes, err: bytes
-    ) -> ToolOutcome:
+    def _parse(self, tool: ToolSpec, started: float, code: int | None, out: bytes, err: bytes) -> ToolOutcome:
         try:
             data = json.loads(out.decode("utf-8", "replace").strip().splitlines()[-1])
         except (json.JSONDecodeError, IndexError):
@@ -118,9 +115,7 @@ class LocalEndpointBackend:
         if code == 2 and data.get("kind") == "unknown_tool":
             raise UnknownToolError(data["error"], detail={"tool": tool.name})
         if code == 2:
-            raise ToolArgumentsInvalid(
-                data["error"], detail={"tool": tool.name, "problems": data.get("problems")}
-            )
+            raise ToolArgumentsInvalid(data["error"], detail={"tool": tool.name, "problems": data.get("problems")})
         return ToolOutcome.model_validate(data)
 
     @staticmethod

@@ -219,9 +219,7 @@ IDENTITY_TOOLS: list[ToolSpec] = [
         "change",
         undo=UndoSpec(tool="assign_license", args={"user": "args.user", "sku": "args.sku"}),
     ),
-    _identity(
-        "mailbox_status", "Mailbox size, quota, archive and forwarding state.", UserArgs, "read"
-    ),
+    _identity("mailbox_status", "Mailbox size, quota, archive and forwarding state.", UserArgs, "read"),
     _identity(
         "grant_mailbox_access",
         "Give a user access to a shared mailbox.",

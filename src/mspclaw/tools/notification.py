@@ -27,9 +27,7 @@ class NotifyUserArgs(BaseModel):
     channel: Channel = "email"
     message: str = Field(min_length=1, max_length=4000)
     subject: str | None = Field(None, max_length=200)
-    recipient: str | None = Field(
-        None, max_length=256, description="address/number; default: the ticket's contact"
-    )
+    recipient: str | None = Field(None, max_length=256, description="address/number; default: the ticket's contact")
 
 
 class NotifyTechnicianArgs(BaseModel):

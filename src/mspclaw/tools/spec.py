@@ -114,9 +114,7 @@ class ToolSpec(BaseModel):
         return {**self.model_dump(mode="json"), "args_schema": self.args_schema}
 
 
-def derive_undo(
-    spec: ToolSpec, args: dict[str, Any], output: dict[str, Any]
-) -> tuple[str, dict[str, Any]] | None:
+def derive_undo(spec: ToolSpec, args: dict[str, Any], output: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
     """The (tool, args) call that undoes ``spec`` called with ``args`` giving ``output``."""
     if spec.undo is None:
         return None

@@ -43,9 +43,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps({"kind": "unknown_tool", "error": str(exc)}))
         return 2
     except InvalidToolArguments as exc:
-        print(
-            json.dumps({"kind": "invalid_arguments", "error": str(exc), "problems": exc.problems})
-        )
+        print(json.dumps({"kind": "invalid_arguments", "error": str(exc), "problems": exc.problems}))
         return 2
     print(outcome.model_dump_json())
     return 0

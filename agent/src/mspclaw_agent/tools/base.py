@@ -165,8 +165,7 @@ class Host:
         result = await self.run(argv, timeout=timeout, env=env)
         if not result.ok:
             raise ToolFailed(
-                f"{argv[0]} exited with {result.returncode}: "
-                f"{(result.stderr or result.stdout).strip()[:500]}",
+                f"{argv[0]} exited with {result.returncode}: {(result.stderr or result.stdout).strip()[:500]}",
                 {"argv": list(argv), "exit_code": result.returncode},
             )
         return result

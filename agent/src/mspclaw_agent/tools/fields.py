@@ -12,9 +12,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, Field
 
-_HOSTNAME = re.compile(
-    r"^(?=.{1,253}$)[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,62})(?:\.[A-Za-z0-9_-]{1,63})*\.?$"
-)
+_HOSTNAME = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,62})(?:\.[A-Za-z0-9_-]{1,63})*\.?$")
 _PRINTER = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.@-]{0,126}$")
 _SEARCH = re.compile(r"^[A-Za-z0-9 ._+-]{1,64}$")
 

@@ -79,9 +79,7 @@ class TcpConnectArgs(BaseModel):
 async def _tcp_connect(args: TcpConnectArgs, host: Host) -> dict[str, Any]:
     started = time.monotonic()
     try:
-        _, writer = await asyncio.wait_for(
-            asyncio.open_connection(args.host, args.port), args.timeout_seconds
-        )
+        _, writer = await asyncio.wait_for(asyncio.open_connection(args.host, args.port), args.timeout_seconds)
     except (OSError, TimeoutError) as exc:
         return {
             "host": args.host,
@@ -201,11 +199,7 @@ async def _interfaces(args: NoArgs, host: Host) -> dict[str, Any]:
                 "up": st.isup,
                 "speed_mbps": st.speed,
                 "mtu": st.mtu,
-                "addresses": [
-                    a.address
-                    for a in addrs.get(name, [])
-                    if a.family in (socket.AF_INET, socket.AF_INET6)
-                ],
+                "addresses": [a.address for a in addrs.get(name, []) if a.family in (socket.AF_INET, socket.AF_INET6)],
                 "looks_like_vpn": name.lower().startswith(_VPN_PREFIXES),
             }
         )

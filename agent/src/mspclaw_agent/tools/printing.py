@@ -42,9 +42,7 @@ def parse_cups(printers_out: str, jobs_out: str) -> list[dict[str, Any]]:
         if line.startswith("printer "):
             parts = line.split()
             name = parts[1]
-            state = (
-                "disabled" if "disabled" in line else ("printing" if "printing" in line else "idle")
-            )
+            state = "disabled" if "disabled" in line else ("printing" if "printing" in line else "idle")
             printers[name] = {"name": name, "status": state, "jobs": 0}
     for line in jobs_out.splitlines():
         job = line.split()[0] if line.strip() else ""
@@ -87,10 +85,7 @@ def clear_queue_argv(platform: Platform, printer: str | None) -> list[str]:
     """The argv that cancels all jobs of ``printer`` (or every printer)."""
     if platform == "windows":
         if printer is None:
-            script = (
-                "Get-Printer | ForEach-Object { Get-PrintJob -PrinterName $_.Name } "
-                "| Remove-PrintJob"
-            )
+            script = "Get-Printer | ForEach-Object { Get-PrintJob -PrinterName $_.Name } | Remove-PrintJob"
         else:
             script = f"Get-PrintJob -PrinterName {ps_literal(printer)} | Remove-PrintJob"
         return powershell_argv(script + "; 'cleared'")

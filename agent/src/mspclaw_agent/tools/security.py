@@ -34,9 +34,7 @@ def encryption_argv(platform: Platform) -> list[str]:
 def _walk(devices: list[dict[str, Any]], encrypted: bool, out: list[dict[str, Any]]) -> None:
     for dev in devices:
         here = encrypted or dev.get("type") == "crypt" or dev.get("fstype") == "crypto_LUKS"
-        out.append(
-            {"name": dev.get("name"), "mountpoint": dev.get("mountpoint"), "encrypted": here}
-        )
+        out.append({"name": dev.get("name"), "mountpoint": dev.get("mountpoint"), "encrypted": here})
         _walk(dev.get("children") or [], here, out)
 
 

@@ -42,21 +42,15 @@ APPROVED_PACKAGES: dict[str, CatalogPackage] = {
     "google-chrome": CatalogPackage("Google Chrome", "Google.Chrome", "google-chrome"),
     "7zip": CatalogPackage("7-Zip", "7zip.7zip", "sevenzip", brew_cask=False, apt="p7zip-full"),
     "vlc": CatalogPackage("VLC media player", "VideoLAN.VLC", "vlc", apt="vlc"),
-    "libreoffice": CatalogPackage(
-        "LibreOffice", "TheDocumentFoundation.LibreOffice", "libreoffice", apt="libreoffice"
-    ),
+    "libreoffice": CatalogPackage("LibreOffice", "TheDocumentFoundation.LibreOffice", "libreoffice", apt="libreoffice"),
     "zoom": CatalogPackage("Zoom Workplace", "Zoom.Zoom", "zoom"),
     "slack": CatalogPackage("Slack", "SlackTechnologies.Slack", "slack"),
     "microsoft-teams": CatalogPackage("Microsoft Teams", "Microsoft.Teams", "microsoft-teams"),
     "adobe-acrobat-reader": CatalogPackage(
         "Adobe Acrobat Reader", "Adobe.Acrobat.Reader.64-bit", "adobe-acrobat-reader"
     ),
-    "vscode": CatalogPackage(
-        "Visual Studio Code", "Microsoft.VisualStudioCode", "visual-studio-code"
-    ),
-    "keepassxc": CatalogPackage(
-        "KeePassXC", "KeePassXCTeam.KeePassXC", "keepassxc", apt="keepassxc"
-    ),
+    "vscode": CatalogPackage("Visual Studio Code", "Microsoft.VisualStudioCode", "visual-studio-code"),
+    "keepassxc": CatalogPackage("KeePassXC", "KeePassXCTeam.KeePassXC", "keepassxc", apt="keepassxc"),
     "htop": CatalogPackage("htop", None, "htop", brew_cask=False, apt="htop"),
     "curl": CatalogPackage("curl", "cURL.cURL", "curl", brew_cask=False, apt="curl"),
     "tree": CatalogPackage("tree", None, "tree", brew_cask=False, apt="tree"),
@@ -70,9 +64,7 @@ class PackageArgs(BaseModel):
         description="id from the approved catalog",
         json_schema_extra={"enum": list(sorted(APPROVED_PACKAGES))},
     )
-    simulate: bool = Field(
-        False, description="plan only (apt-get -s on Linux; argv only elsewhere)"
-    )
+    simulate: bool = Field(False, description="plan only (apt-get -s on Linux; argv only elsewhere)")
 
     @field_validator("package")
     @classmethod
@@ -82,9 +74,7 @@ class PackageArgs(BaseModel):
         return value
 
 
-def package_argv(
-    platform: Platform, package: str, action: PackageAction, simulate: bool = False
-) -> list[str]:
+def package_argv(platform: Platform, package: str, action: PackageAction, simulate: bool = False) -> list[str]:
     """The argv that installs, uninstalls or upgrades catalog ``package``."""
     entry = APPROVED_PACKAGES[package]
     if platform == "windows":
@@ -178,10 +168,7 @@ def parse_pending_updates(platform: Platform, stdout: str) -> list[dict[str, Any
         ]
     data = json.loads(stdout or "[]")
     data = data if isinstance(data, list) else [data]
-    return [
-        {"name": u.get("Title"), "security": (u.get("Severity") or "") in ("Critical", "Important")}
-        for u in data
-    ]
+    return [{"name": u.get("Title"), "security": (u.get("Severity") or "") in ("Critical", "Important")} for u in data]
 
 
 async def _pending_updates(args: NoArgs, host: Host) -> dict[str, Any]:
@@ -228,10 +215,7 @@ def parse_installed(platform: Platform, stdout: str) -> list[dict[str, Any]]:
         return rows
     if platform == "macos":
         data = json.loads(stdout or "{}")
-        return [
-            {"name": a.get("_name"), "version": a.get("version")}
-            for a in data.get("SPApplicationsDataType", [])
-        ]
+        return [{"name": a.get("_name"), "version": a.get("version")} for a in data.get("SPApplicationsDataType", [])]
     data = json.loads(stdout or "[]")
     data = data if isinstance(data, list) else [data]
     return [{"name": a.get("DisplayName"), "version": a.get("DisplayVersion")} for a in data]

@@ -63,8 +63,7 @@ class CleanupArgs(BaseModel):
     paths: list[str] = Field(
         default_factory=list,
         max_length=10,
-        description="folders to clean; each must be inside a temp/cache root "
-        "(empty = all roots of this OS)",
+        description="folders to clean; each must be inside a temp/cache root (empty = all roots of this OS)",
     )
     older_than_hours: int = Field(24, ge=1, le=24 * 365)
     dry_run: bool = Field(False, description="count what would be deleted, delete nothing")

@@ -94,8 +94,7 @@ async def _user_sessions(args: NoArgs, host: Host) -> dict[str, Any]:
     except (KeyError, OSError):
         current = None
     sessions = [
-        {"user": u.name, "terminal": u.terminal, "host": u.host, "started": _iso(u.started)}
-        for u in psutil.users()
+        {"user": u.name, "terminal": u.terminal, "host": u.host, "started": _iso(u.started)} for u in psutil.users()
     ]
     return {"current_user": current, "sessions": sessions, "session_count": len(sessions)}
 
