@@ -17,3 +17,11 @@ def test_annotated_example_lints_and_passes() -> None:
     assert lint_text(example, "docs/playbooks.md") == []
     results = run_examples(load_text(example))
     assert len(results) == 2 and all(r.passed for r in results), [r.failures for r in results]
+
+
+def test_tool_table_lists_every_catalog_tool_with_its_risk() -> None:
+    from mspclaw.tools import CATALOG
+
+    text = DOC.read_text(encoding="utf-8")
+    for name, spec in CATALOG.items():
+        assert f"| `{name}` | {spec.risk} | `{spec.permission}` |" in text, name
