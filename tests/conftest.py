@@ -97,8 +97,13 @@ async def db(database_url: str) -> AsyncIterator[Database]:
 @pytest.fixture
 def settings(tmp_path: Path, database_url: str) -> Settings:
     """Settings for an app under test: its own data folder and a fixed master key."""
-    return Settings(data_dir=tmp_path / "data", database_url=database_url, master_key=TEST_MASTER_KEY,
-                    environment="development", login_max_failures=3)
+    return Settings(
+        data_dir=tmp_path / "data",
+        database_url=database_url,
+        master_key=TEST_MASTER_KEY,
+        environment="development",
+        login_max_failures=3,
+    )
 
 
 @pytest.fixture
@@ -143,8 +148,13 @@ async def make_tenant(db: Database, name: str) -> TenantFixture:
     from mspclaw.tenancy.service import get_tenant_by_slug_or_id
 
     slug = name.lower().replace(" ", "-")
-    creds = await create_tenant_with_owner(db.sessions, name=name, slug=slug, owner_email=f"owner@{slug}.example",
-                                           owner_name=f"{name} owner")
+    creds = await create_tenant_with_owner(
+        db.sessions,
+        name=name,
+        slug=slug,
+        owner_email=f"owner@{slug}.example",
+        owner_name=f"{name} owner",
+    )
     async with tenant_session(db.sessions, None) as session:
         tenant = await get_tenant_by_slug_or_id(session, slug)
     async with tenant_session(db.sessions, tenant.id) as session, session.begin():

@@ -94,5 +94,9 @@ def create_app(
 
     app.include_router(api_router())
     app.include_router(console_router)
-    app.mount("/static", StaticFiles(directory=str(Path(__file__).parent / "console" / "static")), name="static")
+    app.mount(
+        "/static",
+        StaticFiles(directory=str(Path(__file__).parent / "console" / "static")),
+        name="static",
+    )
     return app

@@ -24,7 +24,12 @@ class OwnerCredentials:
 
 
 async def create_tenant_with_owner(
-    factory: async_sessionmaker[AsyncSession], *, name: str, owner_email: str, owner_name: str, slug: str | None = None,
+    factory: async_sessionmaker[AsyncSession],
+    *,
+    name: str,
+    owner_email: str,
+    owner_name: str,
+    slug: str | None = None,
     actor: Actor | None = None,
 ) -> OwnerCredentials:
     """Create a tenant and its first owner in one transaction; returns the one-time password."""
@@ -35,10 +40,22 @@ async def create_tenant_with_owner(
         tech, password = await auth.create_technician(
             session, data=TechnicianCreate(email=owner_email, name=owner_name, role=Role.OWNER)
         )
-        await record(session, actor=actor, action="tenant.create", target_type="tenant", target_id=tenant.id,
-                     after={"name": tenant.name, "slug": tenant.slug})
-        await record(session, actor=actor, action="technician.create", target_type="technician",
-                     target_id=tech.id, after={"email": tech.email, "role": tech.role})
+        await record(
+            session,
+            actor=actor,
+            action="tenant.create",
+            target_type="tenant",
+            target_id=tenant.id,
+            after={"name": tenant.name, "slug": tenant.slug},
+        )
+        await record(
+            session,
+            actor=actor,
+            action="technician.create",
+            target_type="technician",
+            target_id=tech.id,
+            after={"email": tech.email, "role": tech.role},
+        )
     assert password is not None
     return OwnerCredentials(tenant=tenant.slug, email=tech.email, password=password)
 
@@ -49,5 +66,9 @@ async def ensure_first_tenant(factory: async_sessionmaker[AsyncSession]) -> Owne
         if await session.scalar(select(Tenant.id).limit(1)) is not None:
             return None
     return await create_tenant_with_owner(
-        factory, name="My MSP", slug="my-msp", owner_email="admin@mspclaw.local", owner_name="MSPclaw admin"
+        factory,
+        name="My MSP",
+        slug="my-msp",
+        owner_email="admin@mspclaw.local",
+        owner_name="MSPclaw admin",
     )

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import getpass
 import json
-import sys
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -52,7 +51,10 @@ console = Console()
 err = Console(stderr=True)
 
 TENANT_OPT = typer.Option(
-    None, "--tenant", "-t", envvar="MSPCLAW_TENANT",
+    None,
+    "--tenant",
+    "-t",
+    envvar="MSPCLAW_TENANT",
     help="Tenant slug or id (defaults to the only tenant when there is just one).",
 )
 JSON_OPT = typer.Option(False, "--json", help="Print JSON instead of a table.")
@@ -168,8 +170,14 @@ def up(
                     f"  e-mail:   {creds.email}\n  password: {creds.password}"
                 )
             server = uvicorn.Server(
-                uvicorn.Config(create_app(settings, database=db, run_worker=worker), host=settings.host,
-                               port=settings.port, log_config=None, access_log=False, lifespan="on")
+                uvicorn.Config(
+                    create_app(settings, database=db, run_worker=worker),
+                    host=settings.host,
+                    port=settings.port,
+                    log_config=None,
+                    access_log=False,
+                    lifespan="on",
+                )
             )
             await server.serve()
         finally:
@@ -196,9 +204,10 @@ def worker(
         async with open_database() as db:
             job_app = jobs.bind(db.libpq_url)
             async with job_app.open_async():
-                await job_app.run_worker_async(
-                    concurrency=concurrency or settings.worker_concurrency, queues=queue or None
-                )
+                options: dict[str, Any] = {"concurrency": concurrency or settings.worker_concurrency}
+                if queue:
+                    options["queues"] = queue
+                await job_app.run_worker_async(**options)
 
     try:
         asyncio.run(main())
@@ -240,9 +249,16 @@ def tenant_create(
     async def main() -> None:
         async with open_database() as db:
             creds = await create_tenant_with_owner(
-                db.sessions, name=name, owner_email=owner_email, owner_name=owner_name, slug=slug, actor=cli_actor()
+                db.sessions,
+                name=name,
+                owner_email=owner_email,
+                owner_name=owner_name,
+                slug=slug,
+                actor=cli_actor(),
             )
-        console.print(f"[green]tenant {creds.tenant} created[/]\nowner {creds.email}, one-time password: {creds.password}")
+        console.print(
+            f"[green]tenant {creds.tenant} created[/]\nowner {creds.email}, one-time password: {creds.password}"
+        )
 
     run(main)
 
@@ -253,8 +269,10 @@ def tenant_list(as_json: bool = JSON_OPT) -> None:
 
     async def main() -> None:
         async with open_database() as db, tenant_session(db.sessions, None) as session:
-            rows = [{"id": t.id, "slug": t.slug, "name": t.name, "created": t.created_at}
-                    for t in await tenancy.list_tenants(session)]
+            rows = [
+                {"id": t.id, "slug": t.slug, "name": t.name, "created": t.created_at}
+                for t in await tenancy.list_tenants(session)
+            ]
         print_rows(rows, ["slug", "name", "id", "created"], as_json, "Tenants")
 
     run(main)
@@ -288,12 +306,22 @@ def client_create(
         return data  # type: ignore[no-any-return]
 
     async def main() -> None:
-        data = ClientCreate(name=name, domain=domain, policy=ClientPolicy(**load(policy_file)),
-                            stack=ClientStack(**load(stack_file)))
+        data = ClientCreate(
+            name=name,
+            domain=domain,
+            policy=ClientPolicy(**load(policy_file)),
+            stack=ClientStack(**load(stack_file)),
+        )
         async with open_database() as db, tenant_scope(db, tenant) as (session, _t):
             client = await tenancy.create_client(session, data=data)
-            await audit.record(session, actor=cli_actor(), action="client.create", target_type="client",
-                               target_id=client.id, after={"name": client.name, "domain": client.domain})
+            await audit.record(
+                session,
+                actor=cli_actor(),
+                action="client.create",
+                target_type="client",
+                target_id=client.id,
+                after={"name": client.name, "domain": client.domain},
+            )
         console.print(f"[green]client {client.name!r} created[/] ({client.id})")
 
     run(main)
@@ -306,8 +334,15 @@ def client_list(tenant: str = TENANT_OPT, as_json: bool = JSON_OPT) -> None:
     async def main() -> None:
         async with open_database() as db, tenant_scope(db, tenant) as (session, _t):
             clients = (await session.scalars(select(Client).order_by(Client.name))).all()
-            rows = [{"id": c.id, "name": c.name, "domain": c.domain, "auto_run": c.policy.get("auto_run")}
-                    for c in clients]
+            rows = [
+                {
+                    "id": c.id,
+                    "name": c.name,
+                    "domain": c.domain,
+                    "auto_run": c.policy.get("auto_run"),
+                }
+                for c in clients
+            ]
         print_rows(rows, ["name", "domain", "auto_run", "id"], as_json, "Clients")
 
     run(main)
@@ -331,12 +366,22 @@ def tech_add(
     """Add a technician; prints a one-time password."""
 
     async def main() -> None:
-        data = TechnicianCreate(email=email, name=name, role=role,
-                                skills=[s.strip() for s in skills.split(",") if s.strip()])
+        data = TechnicianCreate(
+            email=email,
+            name=name,
+            role=role,
+            skills=[s.strip() for s in skills.split(",") if s.strip()],
+        )
         async with open_database() as db, tenant_scope(db, tenant) as (session, _t):
             tech, password = await auth.create_technician(session, data=data)
-            await audit.record(session, actor=cli_actor(), action="technician.create", target_type="technician",
-                               target_id=tech.id, after={"email": tech.email, "role": tech.role})
+            await audit.record(
+                session,
+                actor=cli_actor(),
+                action="technician.create",
+                target_type="technician",
+                target_id=tech.id,
+                after={"email": tech.email, "role": tech.role},
+            )
         console.print(f"[green]technician {tech.email} added as {tech.role}[/]\none-time password: {password}")
 
     run(main)
@@ -349,8 +394,17 @@ def tech_list(tenant: str = TENANT_OPT, as_json: bool = JSON_OPT) -> None:
     async def main() -> None:
         async with open_database() as db, tenant_scope(db, tenant) as (session, _t):
             techs = (await session.scalars(select(Technician).order_by(Technician.email))).all()
-            rows = [{"id": t.id, "email": t.email, "name": t.name, "role": t.role, "active": t.active,
-                     "totp": t.totp_enabled} for t in techs]
+            rows = [
+                {
+                    "id": t.id,
+                    "email": t.email,
+                    "name": t.name,
+                    "role": t.role,
+                    "active": t.active,
+                    "totp": t.totp_enabled,
+                }
+                for t in techs
+            ]
         print_rows(rows, ["email", "name", "role", "active", "totp", "id"], as_json, "Technicians")
 
     run(main)
@@ -364,8 +418,14 @@ def tech_remove(email: str = typer.Argument(..., help="E-mail or id."), tenant: 
         async with open_database() as db, tenant_scope(db, tenant) as (session, _t):
             tech = await auth.get_technician(session, ref=email)
             await auth.remove_technician(session, tech=tech, by=None)
-            await audit.record(session, actor=cli_actor(), action="technician.remove", target_type="technician",
-                               target_id=tech.id, before={"email": tech.email, "role": tech.role})
+            await audit.record(
+                session,
+                actor=cli_actor(),
+                action="technician.remove",
+                target_type="technician",
+                target_id=tech.id,
+                before={"email": tech.email, "role": tech.role},
+            )
         console.print(f"[green]technician {email} removed[/]")
 
     run(main)
@@ -384,8 +444,15 @@ def tech_set_role(
             tech = await auth.get_technician(session, ref=email)
             before = tech.role
             await auth.update_technician(session, tech=tech, data=TechnicianUpdate(role=role), by=None)
-            await audit.record(session, actor=cli_actor(), action="technician.update", target_type="technician",
-                               target_id=tech.id, before={"role": before}, after={"role": tech.role})
+            await audit.record(
+                session,
+                actor=cli_actor(),
+                action="technician.update",
+                target_type="technician",
+                target_id=tech.id,
+                before={"role": before},
+                after={"role": tech.role},
+            )
         console.print(f"[green]{email} is now {role.value}[/]")
 
     run(main)
@@ -410,13 +477,27 @@ def apikey_create(
     async def main() -> None:
         async with open_database() as db, tenant_scope(db, tenant) as (session, _t):
             tech = await auth.get_technician(session, ref=owner)
-            creator = Principal(tenant_id=tech.tenant_id, actor=cli_actor(), permissions=permissions_for(tech.role),
-                                role=tech.role, technician_id=tech.id)
-            data = ApiKeyCreate(name=name, expires_in_days=expires_days,
-                                scopes=[s.strip() for s in scopes.split(",") if s.strip()] if scopes else None)
+            creator = Principal(
+                tenant_id=tech.tenant_id,
+                actor=cli_actor(),
+                permissions=permissions_for(tech.role),
+                role=tech.role,
+                technician_id=tech.id,
+            )
+            data = ApiKeyCreate(
+                name=name,
+                expires_in_days=expires_days,
+                scopes=[s.strip() for s in scopes.split(",") if s.strip()] if scopes else None,
+            )
             key, plain = await auth.create_api_key(session, data=data, creator=creator)
-            await audit.record(session, actor=cli_actor(), action="apikey.create", target_type="api_key",
-                               target_id=key.id, after={"name": key.name, "scopes": key.scopes})
+            await audit.record(
+                session,
+                actor=cli_actor(),
+                action="apikey.create",
+                target_type="api_key",
+                target_id=key.id,
+                after={"name": key.name, "scopes": key.scopes},
+            )
         console.print(f"[green]API key {key.name!r} created[/] (id {key.id}); store it now, it is not shown again:")
         print(plain)
 
@@ -429,8 +510,17 @@ def apikey_list(tenant: str = TENANT_OPT, as_json: bool = JSON_OPT) -> None:
 
     async def main() -> None:
         async with open_database() as db, tenant_scope(db, tenant) as (session, _t):
-            rows = [{"id": k.id, "name": k.name, "prefix": k.prefix, "expires": k.expires_at,
-                     "last_used": k.last_used_at, "revoked": k.revoked_at} for k in await auth.list_api_keys(session)]
+            rows = [
+                {
+                    "id": k.id,
+                    "name": k.name,
+                    "prefix": k.prefix,
+                    "expires": k.expires_at,
+                    "last_used": k.last_used_at,
+                    "revoked": k.revoked_at,
+                }
+                for k in await auth.list_api_keys(session)
+            ]
         print_rows(rows, ["name", "prefix", "expires", "last_used", "revoked", "id"], as_json, "API keys")
 
     run(main)
@@ -447,8 +537,13 @@ def apikey_revoke(key_id: str = typer.Argument(..., help="The key's id."), tenan
             fail(f"{key_id!r} is not a key id; see 'mspclaw apikey list'")
         async with open_database() as db, tenant_scope(db, tenant) as (session, _t):
             key = await auth.revoke_api_key(session, key_id=parsed)
-            await audit.record(session, actor=cli_actor(), action="apikey.revoke", target_type="api_key",
-                               target_id=key.id)
+            await audit.record(
+                session,
+                actor=cli_actor(),
+                action="apikey.revoke",
+                target_type="api_key",
+                target_id=key.id,
+            )
         console.print(f"[green]API key {key.name!r} revoked[/]")
 
     run(main)
@@ -472,24 +567,35 @@ def audit_list(
     async def main() -> None:
         async with open_database() as db, tenant_scope(db, tenant) as (session, _t):
             events, _total = await audit.list_events(session, limit=limit, action=action)
-            rows = [{"seq": e.seq, "time": e.created_at.isoformat(timespec="seconds"), "actor":
-                     f"{e.actor_type}:{e.actor_name or e.actor_id or ''}", "action": e.action,
-                     "target": f"{e.target_type or ''} {e.target_id or ''}".strip(), "request": e.request_id}
-                    for e in events]
+            rows = [
+                {
+                    "seq": e.seq,
+                    "time": e.created_at.isoformat(timespec="seconds"),
+                    "actor": f"{e.actor_type}:{e.actor_name or e.actor_id or ''}",
+                    "action": e.action,
+                    "target": f"{e.target_type or ''} {e.target_id or ''}".strip(),
+                    "request": e.request_id,
+                }
+                for e in events
+            ]
         print_rows(rows, ["seq", "time", "actor", "action", "target", "request"], as_json, "Audit events")
 
     run(main)
 
 
 @audit_app.command("verify")
-def audit_verify(tenant: str = TENANT_OPT, all_tenants: bool = typer.Option(False, "--all", help="Every tenant.")) -> None:
+def audit_verify(
+    tenant: str = TENANT_OPT, all_tenants: bool = typer.Option(False, "--all", help="Every tenant.")
+) -> None:
     """Recompute the hash chain; exits 1 and names the first broken event if anything was altered."""
 
     async def main() -> int:
         broken = 0
         async with open_database() as db:
             async with tenant_session(db.sessions, None) as session:
-                tenants = await tenancy.list_tenants(session) if all_tenants else [await resolve_tenant(session, tenant)]
+                tenants = (
+                    await tenancy.list_tenants(session) if all_tenants else [await resolve_tenant(session, tenant)]
+                )
             for t in tenants:
                 async with tenant_session(db.sessions, t.id) as session:
                     result = await audit.verify(session, tenant_id=t.id)
@@ -546,4 +652,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

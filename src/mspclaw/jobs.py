@@ -7,12 +7,11 @@ Domains register tasks on :data:`app` with ``@app.task``; periodic tasks use ``@
 
 from __future__ import annotations
 
+import importlib
 import json
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
-
-import importlib
 
 import procrastinate
 import procrastinate.testing
@@ -106,7 +105,9 @@ async def ping(marker: str) -> str:
 STALLED_AFTER_SECONDS = 60.0
 
 
-async def retry_stalled_jobs(job_app: procrastinate.App, *, seconds_since_heartbeat: float = STALLED_AFTER_SECONDS) -> int:
+async def retry_stalled_jobs(
+    job_app: procrastinate.App, *, seconds_since_heartbeat: float = STALLED_AFTER_SECONDS
+) -> int:
     """Put jobs of dead workers back in the queue; returns how many were retried.
 
     Tasks that must not repeat a side effect guard it with their own idempotency key
@@ -120,8 +121,12 @@ async def retry_stalled_jobs(job_app: procrastinate.App, *, seconds_since_heartb
 
 
 @app.periodic(cron="* * * * *", periodic_id="retry-stalled-jobs")
-@app.task(name="mspclaw.retry_stalled_jobs", queue=DEFAULT_QUEUE, pass_context=True,
-          queueing_lock="retry-stalled-jobs")
+@app.task(
+    name="mspclaw.retry_stalled_jobs",
+    queue=DEFAULT_QUEUE,
+    pass_context=True,
+    queueing_lock="retry-stalled-jobs",
+)
 async def retry_stalled_jobs_task(context: procrastinate.JobContext, timestamp: int) -> int:
     """Every minute: recover jobs whose worker died mid-run."""
     assert context.app is not None

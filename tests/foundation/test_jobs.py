@@ -27,8 +27,9 @@ async def _prepare_log(dsn: str) -> None:
 
 async def _events(dsn: str, marker: str) -> list[str]:
     async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as conn:
-        rows = await (await conn.execute(
-            "SELECT event FROM test_job_log WHERE marker = %s ORDER BY id", (marker,))).fetchall()
+        rows = await (
+            await conn.execute("SELECT event FROM test_job_log WHERE marker = %s ORDER BY id", (marker,))
+        ).fetchall()
     return [r[0] for r in rows]
 
 
@@ -41,8 +42,12 @@ async def _run_worker_until_idle(db: Database) -> None:
 async def test_job_deferred_in_committed_transaction_runs(db: Database) -> None:
     await _prepare_log(db.libpq_url)
     async with tenant_session(db.sessions, None) as session, session.begin():
-        await jobs.defer(session, "tests.record_and_wait",
-                         {"dsn": db.libpq_url, "marker": "kept", "seconds": 0}, queue="tests")
+        await jobs.defer(
+            session,
+            "tests.record_and_wait",
+            {"dsn": db.libpq_url, "marker": "kept", "seconds": 0},
+            queue="tests",
+        )
     await _run_worker_until_idle(db)
     assert await _events(db.libpq_url, "kept") == ["started", "finished"]
 
@@ -51,8 +56,12 @@ async def test_job_deferred_in_rolled_back_transaction_never_runs(db: Database) 
     await _prepare_log(db.libpq_url)
     async with tenant_session(db.sessions, None) as session:
         await session.begin()
-        await jobs.defer(session, "tests.record_and_wait",
-                         {"dsn": db.libpq_url, "marker": "dropped", "seconds": 0}, queue="tests")
+        await jobs.defer(
+            session,
+            "tests.record_and_wait",
+            {"dsn": db.libpq_url, "marker": "dropped", "seconds": 0},
+            queue="tests",
+        )
         await session.rollback()
     await _run_worker_until_idle(db)
     assert await _events(db.libpq_url, "dropped") == []
@@ -63,14 +72,29 @@ async def test_job_deferred_in_rolled_back_transaction_never_runs(db: Database) 
 
 async def test_queueing_lock_rejects_second_job(db: Database) -> None:
     async with tenant_session(db.sessions, None) as session, session.begin():
-        await jobs.defer(session, "tests.record_and_wait", {"dsn": "x", "marker": "a", "seconds": 0},
-                         queue="tests", queueing_lock="sync:conn-1")
+        await jobs.defer(
+            session,
+            "tests.record_and_wait",
+            {"dsn": "x", "marker": "a", "seconds": 0},
+            queue="tests",
+            queueing_lock="sync:conn-1",
+        )
         with pytest.raises(jobs.AlreadyQueued):
-            await jobs.defer(session, "tests.record_and_wait", {"dsn": "x", "marker": "b", "seconds": 0},
-                             queue="tests", queueing_lock="sync:conn-1")
+            await jobs.defer(
+                session,
+                "tests.record_and_wait",
+                {"dsn": "x", "marker": "b", "seconds": 0},
+                queue="tests",
+                queueing_lock="sync:conn-1",
+            )
         # the transaction is still usable after the refused job
-        await jobs.defer(session, "tests.record_and_wait", {"dsn": "x", "marker": "c", "seconds": 0},
-                         queue="tests", queueing_lock="sync:conn-2")
+        await jobs.defer(
+            session,
+            "tests.record_and_wait",
+            {"dsn": "x", "marker": "c", "seconds": 0},
+            queue="tests",
+            queueing_lock="sync:conn-2",
+        )
 
 
 def test_unknown_task_is_refused_before_anything_is_written() -> None:
@@ -78,6 +102,7 @@ def test_unknown_task_is_refused_before_anything_is_written() -> None:
         asyncio.run(jobs.defer(None, "no.such.task"))  # type: ignore[arg-type]
 
 
+ROOT = Path(__file__).resolve().parents[2]
 WORKER_SCRIPT = textwrap.dedent(
     """
     import asyncio, sys
@@ -98,12 +123,16 @@ WORKER_SCRIPT = textwrap.dedent(
 async def test_job_whose_worker_dies_mid_run_is_retried(db: Database, tmp_path: Path) -> None:
     await _prepare_log(db.libpq_url)
     async with tenant_session(db.sessions, None) as session, session.begin():
-        await jobs.defer(session, "tests.record_and_wait",
-                         {"dsn": db.libpq_url, "marker": "crash", "seconds": 30}, queue="tests")
+        await jobs.defer(
+            session,
+            "tests.record_and_wait",
+            {"dsn": db.libpq_url, "marker": "crash", "seconds": 30},
+            queue="tests",
+        )
     script = tmp_path / "worker.py"
-    root = str(Path(__file__).resolve().parents[2])
+    root = str(ROOT)
     script.write_text(WORKER_SCRIPT.format(root=root, dsn=db.libpq_url))
-    proc = subprocess.Popen([sys.executable, str(script)], start_new_session=True)
+    proc = subprocess.Popen([sys.executable, str(script)], start_new_session=True)  # noqa: ASYNC220 - killed below
     try:
         deadline = time.monotonic() + 30
         while await _events(db.libpq_url, "crash") != ["started"]:
@@ -122,6 +151,7 @@ async def test_job_whose_worker_dies_mid_run_is_retried(db: Database, tmp_path: 
     async with await psycopg.AsyncConnection.connect(db.libpq_url, autocommit=True) as conn:
         # make the retry quick: the second attempt need not wait the full 30 seconds
         await conn.execute(
-            "UPDATE procrastinate_jobs SET args = jsonb_set(args, '{seconds}', '0') WHERE queue_name = 'tests'")
+            "UPDATE procrastinate_jobs SET args = jsonb_set(args, '{seconds}', '0') WHERE queue_name = 'tests'"
+        )
     await _run_worker_until_idle(db)
     assert await _events(db.libpq_url, "crash") == ["started", "started", "finished"]

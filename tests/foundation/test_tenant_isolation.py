@@ -23,11 +23,19 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/api/v1/clients"): {"name": "Probe client"},
     ("PATCH", "/api/v1/clients/{object_id}"): {"domain": "probe.example"},
     ("POST", "/api/v1/sites"): {"client_id": "{b:client}", "name": "Probe site"},
-    ("POST", "/api/v1/contacts"): {"client_id": "{b:client}", "name": "Probe", "email": "probe@probe.example"},
+    ("POST", "/api/v1/contacts"): {
+        "client_id": "{b:client}",
+        "name": "Probe",
+        "email": "probe@probe.example",
+    },
     ("PATCH", "/api/v1/contacts/{object_id}"): {"department": "Probing"},
     ("POST", "/api/v1/devices"): {"client_id": "{b:client}", "hostname": "probe-01"},
     ("PATCH", "/api/v1/devices/{object_id}"): {"role": "server"},
-    ("POST", "/api/v1/technicians"): {"email": "probe@alpha-msp.example", "name": "Probe", "role": "viewer"},
+    ("POST", "/api/v1/technicians"): {
+        "email": "probe@alpha-msp.example",
+        "name": "Probe",
+        "role": "viewer",
+    },
     ("PATCH", "/api/v1/technicians/{object_id}"): {"name": "Renamed"},
     ("POST", "/api/v1/api-keys"): {"name": "probe"},
     ("PUT", "/api/v1/secrets"): {"name": "a-probe-secret", "value": "a-value"},
@@ -35,8 +43,14 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
 }
 # Routes whose body creates something that does not reference another object: they must
 # succeed for A without touching B (checked afterwards through B's own view).
-SELF_CONTAINED = {("POST", "/api/v1/clients"), ("POST", "/api/v1/technicians"), ("POST", "/api/v1/api-keys"),
-                  ("PUT", "/api/v1/secrets"), ("POST", "/api/v1/me/totp"), ("POST", "/api/v1/me/totp/confirm")}
+SELF_CONTAINED = {
+    ("POST", "/api/v1/clients"),
+    ("POST", "/api/v1/technicians"),
+    ("POST", "/api/v1/api-keys"),
+    ("PUT", "/api/v1/secrets"),
+    ("POST", "/api/v1/me/totp"),
+    ("POST", "/api/v1/me/totp/confirm"),
+}
 
 
 def _fill(value: Any, b_ids: dict[str, str]) -> Any:
@@ -51,16 +65,31 @@ async def _seed_b(http: httpx.AsyncClient, b: TenantFixture) -> dict[str, str]:
     h = b.headers
     client = (await http.post("/api/v1/clients", headers=h, json={"name": "B client"})).json()
     site = (await http.post("/api/v1/sites", headers=h, json={"client_id": client["id"], "name": "B site"})).json()
-    contact = (await http.post("/api/v1/contacts", headers=h, json={
-        "client_id": client["id"], "name": "B person", "email": "person@b.example"})).json()
-    device = (await http.post("/api/v1/devices", headers=h, json={
-        "client_id": client["id"], "hostname": "b-laptop-1"})).json()
-    tech = (await http.post("/api/v1/technicians", headers=h, json={
-        "email": "eng@b.example", "name": "B engineer"})).json()
+    contact = (
+        await http.post(
+            "/api/v1/contacts",
+            headers=h,
+            json={"client_id": client["id"], "name": "B person", "email": "person@b.example"},
+        )
+    ).json()
+    device = (
+        await http.post("/api/v1/devices", headers=h, json={"client_id": client["id"], "hostname": "b-laptop-1"})
+    ).json()
+    tech = (
+        await http.post("/api/v1/technicians", headers=h, json={"email": "eng@b.example", "name": "B engineer"})
+    ).json()
     key = (await http.post("/api/v1/api-keys", headers=h, json={"name": "B key"})).json()
     secret = (await http.put("/api/v1/secrets", headers=h, json={"name": "b-secret", "value": "b-value"})).json()
-    return {"client": client["id"], "site": site["id"], "contact": contact["id"], "device": device["id"],
-            "technician": tech["id"], "api_key": key["id"], "secret": secret["id"], "secret_name": "b-secret"}
+    return {
+        "client": client["id"],
+        "site": site["id"],
+        "contact": contact["id"],
+        "device": device["id"],
+        "technician": tech["id"],
+        "api_key": key["id"],
+        "secret": secret["id"],
+        "secret_name": "b-secret",
+    }
 
 
 async def _b_view(http: httpx.AsyncClient, b: TenantFixture, routes: list[tuple[str, str]]) -> dict[str, Any]:
@@ -81,10 +110,16 @@ async def test_every_route_hides_other_tenants(
     assert len(routes) >= 25, "route discovery found too few routes"
     b_ids = await _seed_b(http, tenant_b)
     before = await _b_view(http, tenant_b, routes)
-    b_values = set(b_ids.values()) | {"B client", "B site", "B person", "b-laptop-1", "eng@b.example", "B key"}
+    b_values = set(b_ids.values()) | {
+        "B client",
+        "B site",
+        "B person",
+        "b-laptop-1",
+        "eng@b.example",
+        "B key",
+    }
 
-    missing = [(m, p) for m, p in routes
-               if "requestBody" in schema["paths"][p][m.lower()] and (m, p) not in BODIES]
+    missing = [(m, p) for m, p in routes if "requestBody" in schema["paths"][p][m.lower()] and (m, p) not in BODIES]
     assert not missing, f"add an example body for these routes to BODIES: {missing}"
 
     checked = 0
@@ -92,10 +127,18 @@ async def test_every_route_hides_other_tenants(
         body = _fill(BODIES.get((method, path)), b_ids)
         if "{object_id}" in path:
             never_existed = await http.request(
-                method, path.replace("{object_id}", str(uuid.uuid4())), headers=tenant_a.headers, json=body)
+                method,
+                path.replace("{object_id}", str(uuid.uuid4())),
+                headers=tenant_a.headers,
+                json=body,
+            )
             for kind in ("client", "site", "contact", "device", "technician", "api_key", "secret"):
                 response = await http.request(
-                    method, path.replace("{object_id}", b_ids[kind]), headers=tenant_a.headers, json=body)
+                    method,
+                    path.replace("{object_id}", b_ids[kind]),
+                    headers=tenant_a.headers,
+                    json=body,
+                )
                 assert response.status_code == 404, (method, path, kind, response.text)
                 assert response.status_code == never_existed.status_code
                 assert response.json()["error"] == never_existed.json()["error"] == "not_found"
@@ -121,8 +164,9 @@ async def test_every_route_hides_other_tenants(
     verify = (await http.get("/api/v1/audit/verify", headers=tenant_b.headers)).json()
     assert verify["ok"] is True
     b_events = (await http.get("/api/v1/audit/events?limit=500", headers=tenant_b.headers)).json()
-    assert all(e["actor_name"] != "test" or e["actor_type"] != "api_key" or "Alpha" not in str(e)
-               for e in b_events["items"])
+    assert all(
+        e["actor_name"] != "test" or e["actor_type"] != "api_key" or "Alpha" not in str(e) for e in b_events["items"]
+    )
 
 
 @pytest.mark.parametrize("kind", ["client", "device"])

@@ -26,7 +26,11 @@ SECRET = "s3cr3t-PSA-token-do-not-leak-4242"
 async def test_secret_encrypted_at_rest_and_never_returned(
     http: httpx.AsyncClient, tenant_a: TenantFixture, db: Database
 ) -> None:
-    put = await http.put("/api/v1/secrets", headers=tenant_a.headers, json={"name": "superops.token", "value": SECRET})
+    put = await http.put(
+        "/api/v1/secrets",
+        headers=tenant_a.headers,
+        json={"name": "superops.token", "value": SECRET},
+    )
     assert put.status_code == 200 and SECRET not in put.text
     listing = await http.get("/api/v1/secrets", headers=tenant_a.headers)
     assert [s["name"] for s in listing.json()] == ["superops.token"] and SECRET not in listing.text
@@ -38,8 +42,9 @@ async def test_secret_encrypted_at_rest_and_never_returned(
     assert SECRET.encode() not in bytes(raw[0]) and SECRET not in str(dump)
 
 
-async def test_rotation_reencrypts_everything_and_retires_the_old_key(tmp_path: Path, db: Database,
-                                                                      tenant_a: TenantFixture) -> None:
+async def test_rotation_reencrypts_everything_and_retires_the_old_key(
+    tmp_path: Path, db: Database, tenant_a: TenantFixture
+) -> None:
     ring = load_keyring(None, tmp_path)  # a file keyring, as the embedded default uses
     async with tenant_session(db.sessions, tenant_a.id) as session, session.begin():
         for i in range(5):
@@ -51,7 +56,8 @@ async def test_rotation_reencrypts_everything_and_retires_the_old_key(tmp_path: 
     assert reloaded.primary_id != old_id and [k for k, _ in reloaded.keys] == [reloaded.primary_id]
     async with tenant_session(db.sessions, tenant_a.id) as session:
         assert [await vault.get_value(session, reloaded, name=f"s{i}") for i in range(5)] == [
-            f"value-{i}" for i in range(5)]
+            f"value-{i}" for i in range(5)
+        ]
         assert {s.key_id for s in await vault.list_names(session)} == {reloaded.primary_id}
 
 
@@ -70,13 +76,16 @@ async def test_secrets_never_reach_the_logs(http: httpx.AsyncClient, tenant_a: T
     stream = io.StringIO()
     mlogging.configure("DEBUG", "json")
     import structlog
+
     structlog.configure(logger_factory=structlog.PrintLoggerFactory(stream))
     handler = logging.StreamHandler(stream)
     logging.getLogger().addHandler(handler)
     try:
         await http.put("/api/v1/secrets", headers=tenant_a.headers, json={"name": "n", "value": SECRET})
-        await http.post("/login", data={"email": tenant_a.owner_email, "password": tenant_a.owner_password,
-                                        "csrf": "x"})
+        await http.post(
+            "/login",
+            data={"email": tenant_a.owner_email, "password": tenant_a.owner_password, "csrf": "x"},
+        )
         await http.get("/api/v1/clients", headers=tenant_a.headers)
         structlog.get_logger("test").info("careless", password=SECRET, note=f"Bearer {tenant_a.api_key}")
     finally:
@@ -84,7 +93,12 @@ async def test_secrets_never_reach_the_logs(http: httpx.AsyncClient, tenant_a: T
         structlog.reset_defaults()
     text = stream.getvalue()
     assert "http_request" in text  # the requests were logged...
-    for secret in (SECRET, tenant_a.api_key, tenant_a.api_key.split("_", 2)[2], tenant_a.owner_password):
+    for secret in (
+        SECRET,
+        tenant_a.api_key,
+        tenant_a.api_key.split("_", 2)[2],
+        tenant_a.owner_password,
+    ):
         assert secret not in text  # ...without any secret
 
 
@@ -98,18 +112,30 @@ async def test_every_state_change_is_audited_and_chained(http: httpx.AsyncClient
     events = (await http.get("/api/v1/audit/events?limit=3", headers=h)).json()
     assert events["total"] == start + 3
     update, create = events["items"][1], events["items"][2]
-    assert [e["action"] for e in events["items"]] == ["client.delete", "client.update", "client.create"]
+    assert [e["action"] for e in events["items"]] == [
+        "client.delete",
+        "client.update",
+        "client.create",
+    ]
     assert update["before"]["domain"] is None and update["after"]["domain"] == "audited.example"
     assert update["actor_type"] == "api_key" and update["request_id"]
     assert update["prev_hash"] == create["hash"]
     assert (await http.get("/api/v1/audit/verify", headers=h)).json() == {
-        "ok": True, "events_checked": start + 3, "first_broken_seq": None, "first_broken_id": None, "reason": None}
+        "ok": True,
+        "events_checked": start + 3,
+        "first_broken_seq": None,
+        "first_broken_id": None,
+        "reason": None,
+    }
 
 
 async def test_audit_rows_cannot_be_updated_or_deleted(db: Database, tenant_a: TenantFixture) -> None:
     async with await psycopg.AsyncConnection.connect(db.libpq_url, autocommit=True) as conn:
-        for statement in ("UPDATE audit_events SET action = 'x'", "DELETE FROM audit_events",
-                          "TRUNCATE audit_events"):
+        for statement in (
+            "UPDATE audit_events SET action = 'x'",
+            "DELETE FROM audit_events",
+            "TRUNCATE audit_events",
+        ):
             with pytest.raises(psycopg.errors.InsufficientPrivilege, match="append-only"):
                 await conn.execute(statement)
 
@@ -122,7 +148,7 @@ async def test_audit_verify_names_the_first_altered_event(
     async with await psycopg.AsyncConnection.connect(db.libpq_url, autocommit=True) as conn:
         # an attacker with superuser rights bypasses the trigger and rewrites history
         await conn.execute("SET session_replication_role = replica")
-        await conn.execute("UPDATE audit_events SET after = '{\"email\": \"evil@x.example\"}' WHERE seq = 2")
+        await conn.execute('UPDATE audit_events SET after = \'{"email": "evil@x.example"}\' WHERE seq = 2')
     code, output = await run_cli(["audit", "verify", "--tenant", tenant_a.slug], db.url, tmp_path)
     assert code == 1, output
     assert "TAMPERING DETECTED" in output and "seq 2" in output
@@ -131,10 +157,20 @@ async def test_audit_verify_names_the_first_altered_event(
 
 async def run_cli(args: list[str], database_url: str, data_dir: Path) -> tuple[int, str]:
     """Run the real ``mspclaw`` command in a child process against the test database."""
-    env = {**os.environ, "MSPCLAW_DATABASE_URL": database_url, "MSPCLAW_DATA_DIR": str(data_dir),
-           "COLUMNS": "200"}
+    env = {
+        **os.environ,
+        "MSPCLAW_DATABASE_URL": database_url,
+        "MSPCLAW_DATA_DIR": str(data_dir),
+        "COLUMNS": "200",
+    }
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "mspclaw.cli", *args, env=env,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+        sys.executable,
+        "-m",
+        "mspclaw.cli",
+        *args,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
     out, _ = await proc.communicate()
     return proc.returncode or 0, out.decode()

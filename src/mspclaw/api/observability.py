@@ -9,19 +9,30 @@ from collections.abc import Awaitable, Callable
 
 import structlog
 from fastapi import FastAPI, Request, Response
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+)
 
 log = structlog.get_logger("mspclaw.http")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._\-]{1,64}$")
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 REQUESTS = Counter(
-    "mspclaw_http_requests_total", "HTTP requests by route template and status", ["method", "route", "status"],
+    "mspclaw_http_requests_total",
+    "HTTP requests by route template and status",
+    ["method", "route", "status"],
     registry=REGISTRY,
 )
 LATENCY = Histogram(
-    "mspclaw_http_request_seconds", "HTTP request latency by route template", ["method", "route"],
-    registry=REGISTRY, buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+    "mspclaw_http_request_seconds",
+    "HTTP request latency by route template",
+    ["method", "route"],
+    registry=REGISTRY,
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
 
 
@@ -45,8 +56,14 @@ def install(app: FastAPI) -> None:
         LATENCY.labels(request.method, route).observe(elapsed)
         response.headers["X-Request-ID"] = request_id
         if route not in ("/healthz", "/metrics"):
-            log.info("http_request", method=request.method, route=route, status=response.status_code,
-                     ms=round(elapsed * 1000, 2), request_id=request_id)
+            log.info(
+                "http_request",
+                method=request.method,
+                route=route,
+                status=response.status_code,
+                ms=round(elapsed * 1000, 2),
+                request_id=request_id,
+            )
         return response
 
     @app.get("/metrics", include_in_schema=False)

@@ -4,7 +4,6 @@ Each route authenticates and checks permission through :func:`context`, reads th
 tenant-scoped session, and writes an audit event with before/after in the same transaction.
 """
 
-
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -52,26 +51,57 @@ def add_resource_routes(
     ) -> Page[Any]:
         where = model.client_id == client_id if (filter_by_client and client_id) else None  # type: ignore[attr-defined]
         items, total = await page(
-            ctx.session, model, limit=paging.limit, offset=paging.offset, order_by=order_by, where=where
+            ctx.session,
+            model,
+            limit=paging.limit,
+            offset=paging.offset,
+            order_by=order_by,
+            where=where,
         )
-        return Page(items=[read.model_validate(i) for i in items], total=total, limit=paging.limit, offset=paging.offset)
+        return Page(
+            items=[read.model_validate(i) for i in items],
+            total=total,
+            limit=paging.limit,
+            offset=paging.offset,
+        )
 
     if not filter_by_client:
 
         async def list_plain(ctx: Ctx = Depends(context(read_permission)), paging: Paging = Depends()) -> Page[Any]:
             return await list_items(ctx, paging, None)
 
-        router.add_api_route(path, list_plain, methods=["GET"], response_model=Page[read], tags=[tag],  # type: ignore[valid-type]
-                             summary=f"List {label}s", responses=PROBLEM_RESPONSES)
+        router.add_api_route(
+            path,
+            list_plain,
+            methods=["GET"],
+            response_model=Page[read],  # type: ignore[valid-type]
+            tags=[tag],
+            summary=f"List {label}s",
+            responses=PROBLEM_RESPONSES,
+        )
     else:
-        router.add_api_route(path, list_items, methods=["GET"], response_model=Page[read], tags=[tag],  # type: ignore[valid-type]
-                             summary=f"List {label}s", responses=PROBLEM_RESPONSES)
+        router.add_api_route(
+            path,
+            list_items,
+            methods=["GET"],
+            response_model=Page[read],  # type: ignore[valid-type]
+            tags=[tag],
+            summary=f"List {label}s",
+            responses=PROBLEM_RESPONSES,
+        )
 
     async def get_item(object_id: uuid.UUID, ctx: Ctx = Depends(context(read_permission))) -> Any:
         return read.model_validate(await get_or_raise(ctx.session, model, object_id, label))
 
-    router.add_api_route(f"{path}/{{object_id}}", get_item, methods=["GET"], response_model=read, tags=[tag],
-                         summary=f"Get one {label}", responses=PROBLEM_RESPONSES)
+    router.add_api_route(
+        f"{path}/{{object_id}}",
+        get_item,
+        methods=["GET"],
+        response_model=read,
+        tags=[tag],
+        summary=f"Get one {label}",
+        responses=PROBLEM_RESPONSES,
+    )
 
     async def create_item(data: create, ctx: Ctx = Depends(context(write_permission))) -> Any:  # type: ignore[valid-type]
         obj = await create_fn(ctx.session, data=data)
@@ -80,8 +110,16 @@ def add_resource_routes(
         await ctx.commit()
         return after
 
-    router.add_api_route(path, create_item, methods=["POST"], response_model=read, status_code=201, tags=[tag],
-                         summary=f"Create a {label}", responses=PROBLEM_RESPONSES)
+    router.add_api_route(
+        path,
+        create_item,
+        methods=["POST"],
+        response_model=read,
+        status_code=201,
+        tags=[tag],
+        summary=f"Create a {label}",
+        responses=PROBLEM_RESPONSES,
+    )
 
     if update is not None and update_fn is not None:
         param = kind if kind in ("client", "contact", "device") else "obj"
@@ -95,8 +133,15 @@ def add_resource_routes(
             await ctx.commit()
             return after
 
-        router.add_api_route(f"{path}/{{object_id}}", update_item, methods=["PATCH"], response_model=read, tags=[tag],
-                             summary=f"Update a {label}", responses=PROBLEM_RESPONSES)
+        router.add_api_route(
+            f"{path}/{{object_id}}",
+            update_item,
+            methods=["PATCH"],
+            response_model=read,
+            tags=[tag],
+            summary=f"Update a {label}",
+            responses=PROBLEM_RESPONSES,
+        )
 
     async def delete_item(object_id: uuid.UUID, ctx: Ctx = Depends(context(write_permission))) -> Response:
         obj = await get_or_raise(ctx.session, model, object_id, label)
@@ -106,8 +151,15 @@ def add_resource_routes(
         await ctx.commit()
         return Response(status_code=204)
 
-    router.add_api_route(f"{path}/{{object_id}}", delete_item, methods=["DELETE"], status_code=204, tags=[tag],
-                         summary=f"Delete a {label}", responses=PROBLEM_RESPONSES)
+    router.add_api_route(
+        f"{path}/{{object_id}}",
+        delete_item,
+        methods=["DELETE"],
+        status_code=204,
+        tags=[tag],
+        summary=f"Delete a {label}",
+        responses=PROBLEM_RESPONSES,
+    )
 
 
 async def _delete(session: AsyncSession, obj: Any) -> None:

@@ -86,9 +86,7 @@ async def record(
     tenant = tenant_id or tenant_of(session)
     if tenant is None:
         raise ValueError("an audit event needs a tenant")
-    await session.execute(
-        text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": f"audit:{tenant}"}
-    )
+    await session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": f"audit:{tenant}"})
     last = (
         await session.execute(
             select(AuditEvent.seq, AuditEvent.hash)
@@ -162,7 +160,11 @@ async def verify(session: AsyncSession, *, tenant_id: uuid.UUID) -> AuditVerific
             reason = "content altered: the event's hash does not match its fields"
         if reason:
             return AuditVerification(
-                ok=False, events_checked=checked, first_broken_seq=event.seq, first_broken_id=event.id, reason=reason
+                ok=False,
+                events_checked=checked,
+                first_broken_seq=event.seq,
+                first_broken_id=event.id,
+                reason=reason,
             )
         expected_prev = event.hash
         expected_seq += 1

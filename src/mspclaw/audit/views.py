@@ -22,7 +22,10 @@ async def list_events(
     """Audit events, newest first."""
     items, total = await service.list_events(ctx.session, limit=paging.limit, offset=paging.offset, action=action)
     return Page(
-        items=[AuditEventRead.model_validate(e) for e in items], total=total, limit=paging.limit, offset=paging.offset
+        items=[AuditEventRead.model_validate(e) for e in items],
+        total=total,
+        limit=paging.limit,
+        offset=paging.offset,
     )
 
 

@@ -50,18 +50,22 @@ ENGINEER = READ | {
 
 APPROVER = READ | {"runs.approve"}
 
-ADMIN = ENGINEER | APPROVER | {
-    "technicians.write",
-    "apikeys.read",
-    "apikeys.write",
-    "vault.read",
-    "vault.write",
-    "connections.write",
-    "tools.run.destructive",
-    "identity.write",
-    "audit.verify",
-    "agents.revoke",
-}
+ADMIN = (
+    ENGINEER
+    | APPROVER
+    | {
+        "technicians.write",
+        "apikeys.read",
+        "apikeys.write",
+        "vault.read",
+        "vault.write",
+        "connections.write",
+        "tools.run.destructive",
+        "identity.write",
+        "audit.verify",
+        "agents.revoke",
+    }
+)
 
 OWNER = ADMIN | {"tenant.write", "technicians.grant_owner"}
 

@@ -15,11 +15,25 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mspclaw.audit.service import Actor
-from mspclaw.auth.models import ApiKey, ApiKeyCreate, LoginSession, Technician, TechnicianCreate, TechnicianUpdate
+from mspclaw.auth.models import (
+    ApiKey,
+    ApiKeyCreate,
+    LoginSession,
+    Technician,
+    TechnicianCreate,
+    TechnicianUpdate,
+)
 from mspclaw.auth.permissions import ALL_PERMISSIONS, Role, permissions_for
 from mspclaw.auth.principal import Principal
 from mspclaw.database.base import utcnow
-from mspclaw.errors import Conflict, InvalidInput, MSPclawError, NotFound, PermissionDenied, Unauthenticated
+from mspclaw.errors import (
+    Conflict,
+    InvalidInput,
+    MSPclawError,
+    NotFound,
+    PermissionDenied,
+    Unauthenticated,
+)
 from mspclaw.tenancy.service import flush_or_conflict
 from mspclaw.vault import service as vault
 from mspclaw.vault.keys import Keyring
@@ -275,9 +289,7 @@ async def confirm_totp(session: AsyncSession, *, tech: Technician, keyring: Keyr
 # ---------------------------------------------------------------- API keys
 
 
-async def create_api_key(
-    session: AsyncSession, *, data: ApiKeyCreate, creator: Principal
-) -> tuple[ApiKey, str]:
+async def create_api_key(session: AsyncSession, *, data: ApiKeyCreate, creator: Principal) -> tuple[ApiKey, str]:
     """Create a key no wider than its creator; returns the row and the key (shown once)."""
     scopes = sorted(creator.permissions if data.scopes is None else set(data.scopes))
     unknown = sorted(set(scopes) - ALL_PERMISSIONS)
@@ -286,7 +298,8 @@ async def create_api_key(
     wider = sorted(set(scopes) - creator.permissions)
     if wider:
         raise PermissionDenied(
-            f"a key cannot carry permissions its creator lacks: {', '.join(wider)}", detail={"scopes": wider}
+            f"a key cannot carry permissions its creator lacks: {', '.join(wider)}",
+            detail={"scopes": wider},
         )
     prefix = secrets.token_hex(4)
     secret = secrets.token_urlsafe(32)

@@ -61,7 +61,12 @@ async def confirm_totp(data: TotpConfirm, ctx: Ctx = Depends(context("tenant.rea
     return TechnicianRead.model_validate(tech)
 
 
-@router.get("/technicians", response_model=Page[TechnicianRead], tags=["Technicians"], responses=PROBLEM_RESPONSES)
+@router.get(
+    "/technicians",
+    response_model=Page[TechnicianRead],
+    tags=["Technicians"],
+    responses=PROBLEM_RESPONSES,
+)
 async def list_technicians(
     ctx: Ctx = Depends(context("technicians.read")), paging: Paging = Depends()
 ) -> Page[TechnicianRead]:
@@ -70,12 +75,19 @@ async def list_technicians(
         ctx.session, Technician, limit=paging.limit, offset=paging.offset, order_by=Technician.email
     )
     return Page(
-        items=[TechnicianRead.model_validate(t) for t in items], total=total, limit=paging.limit, offset=paging.offset
+        items=[TechnicianRead.model_validate(t) for t in items],
+        total=total,
+        limit=paging.limit,
+        offset=paging.offset,
     )
 
 
 @router.post(
-    "/technicians", response_model=TechnicianCreated, status_code=201, tags=["Technicians"], responses=PROBLEM_RESPONSES
+    "/technicians",
+    response_model=TechnicianCreated,
+    status_code=201,
+    tags=["Technicians"],
+    responses=PROBLEM_RESPONSES,
 )
 async def create_technician(
     data: TechnicianCreate, ctx: Ctx = Depends(context("technicians.write"))
@@ -90,14 +102,22 @@ async def create_technician(
     return TechnicianCreated(**after, initial_password=generated)
 
 
-@router.get("/technicians/{object_id}", response_model=TechnicianRead, tags=["Technicians"], responses=PROBLEM_RESPONSES)
+@router.get(
+    "/technicians/{object_id}",
+    response_model=TechnicianRead,
+    tags=["Technicians"],
+    responses=PROBLEM_RESPONSES,
+)
 async def get_technician(object_id: uuid.UUID, ctx: Ctx = Depends(context("technicians.read"))) -> TechnicianRead:
     """One technician."""
     return TechnicianRead.model_validate(await get_or_raise(ctx.session, Technician, object_id, "technician"))
 
 
 @router.patch(
-    "/technicians/{object_id}", response_model=TechnicianRead, tags=["Technicians"], responses=PROBLEM_RESPONSES
+    "/technicians/{object_id}",
+    response_model=TechnicianRead,
+    tags=["Technicians"],
+    responses=PROBLEM_RESPONSES,
 )
 async def update_technician(
     object_id: uuid.UUID, data: TechnicianUpdate, ctx: Ctx = Depends(context("technicians.write"))
@@ -131,12 +151,27 @@ async def list_api_keys(ctx: Ctx = Depends(context("apikeys.read")), paging: Pag
     from mspclaw.auth.models import ApiKey
 
     items, total = await page(
-        ctx.session, ApiKey, limit=paging.limit, offset=paging.offset, order_by=ApiKey.created_at.desc()
+        ctx.session,
+        ApiKey,
+        limit=paging.limit,
+        offset=paging.offset,
+        order_by=ApiKey.created_at.desc(),
     )
-    return Page(items=[ApiKeyRead.model_validate(k) for k in items], total=total, limit=paging.limit, offset=paging.offset)
+    return Page(
+        items=[ApiKeyRead.model_validate(k) for k in items],
+        total=total,
+        limit=paging.limit,
+        offset=paging.offset,
+    )
 
 
-@router.post("/api-keys", response_model=ApiKeyCreated, status_code=201, tags=["API keys"], responses=PROBLEM_RESPONSES)
+@router.post(
+    "/api-keys",
+    response_model=ApiKeyCreated,
+    status_code=201,
+    tags=["API keys"],
+    responses=PROBLEM_RESPONSES,
+)
 async def create_api_key(data: ApiKeyCreate, ctx: Ctx = Depends(context("apikeys.write"))) -> ApiKeyCreated:
     """Create a scoped API key. The key is in this response only: store it now."""
     key, plain = await service.create_api_key(ctx.session, data=data, creator=ctx.principal)
@@ -146,12 +181,15 @@ async def create_api_key(data: ApiKeyCreate, ctx: Ctx = Depends(context("apikeys
     return ApiKeyCreated(**after, key=plain)
 
 
-@router.delete("/api-keys/{object_id}", response_model=ApiKeyRead, tags=["API keys"], responses=PROBLEM_RESPONSES)
+@router.delete(
+    "/api-keys/{object_id}",
+    response_model=ApiKeyRead,
+    tags=["API keys"],
+    responses=PROBLEM_RESPONSES,
+)
 async def revoke_api_key(object_id: uuid.UUID, ctx: Ctx = Depends(context("apikeys.write"))) -> ApiKeyRead:
     """Revoke a key at once; requests with it fail from now on."""
     key = await service.revoke_api_key(ctx.session, key_id=object_id)
     await ctx.audit("apikey.revoke", target_type="api_key", target_id=key.id)
     await ctx.commit()
     return ApiKeyRead.model_validate(key)
-
-

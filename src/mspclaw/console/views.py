@@ -30,11 +30,19 @@ def _cookie_args(request: Request) -> dict[str, Any]:
     return {"httponly": True, "samesite": "strict", "secure": settings.cookies_secure, "path": "/"}
 
 
-def _login_page(request: Request, error: str | None = None, email: str = "", status: int = 200,
-                totp: bool = False) -> HTMLResponse:
+def _login_page(
+    request: Request,
+    error: str | None = None,
+    email: str = "",
+    status: int = 200,
+    totp: bool = False,
+) -> HTMLResponse:
     token = secrets.token_urlsafe(24)
     response = templates.TemplateResponse(
-        request, "login.html", {"csrf": token, "error": error, "email": email, "totp": totp}, status_code=status
+        request,
+        "login.html",
+        {"csrf": token, "error": error, "email": email, "totp": totp},
+        status_code=status,
     )
     response.set_cookie(LOGIN_CSRF_COOKIE, token, max_age=1800, **_cookie_args(request))
     return response
@@ -61,8 +69,12 @@ async def login_submit(
     async with tenant_session(db.sessions, None) as session:
         try:
             tech = await auth.authenticate_password(
-                session, email=email, password=password, totp_code=totp.strip() or None,
-                keyring=get_keyring(request), max_failures=settings.login_max_failures,
+                session,
+                email=email,
+                password=password,
+                totp_code=totp.strip() or None,
+                keyring=get_keyring(request),
+                max_failures=settings.login_max_failures,
                 lockout_minutes=settings.login_lockout_minutes,
             )
         except auth.TotpRequired as exc:
@@ -71,10 +83,16 @@ async def login_submit(
         except MSPclawError as exc:
             await session.commit()  # keep the failure count
             return _login_page(request, exc.message, email, exc.status_code)
-        login, token = await auth.create_login_session(session, tech=tech, hours=settings.session_hours)
-        await audit.record(session, actor=auth.technician_principal(tech).actor, action="technician.login",
-                           target_type="technician", target_id=tech.id, tenant_id=tech.tenant_id,
-                           request_id=getattr(request.state, "request_id", None))
+        _login, token = await auth.create_login_session(session, tech=tech, hours=settings.session_hours)
+        await audit.record(
+            session,
+            actor=auth.technician_principal(tech).actor,
+            action="technician.login",
+            target_type="technician",
+            target_id=tech.id,
+            tenant_id=tech.tenant_id,
+            request_id=getattr(request.state, "request_id", None),
+        )
         await session.commit()
     response = RedirectResponse("/", status_code=303)
     response.set_cookie(SESSION_COOKIE, token, max_age=settings.session_hours * 3600, **_cookie_args(request))
@@ -94,8 +112,14 @@ async def logout(request: Request, csrf: str = Form("")) -> Response:
                 if not secrets.compare_digest(login.csrf_token, csrf):
                     return RedirectResponse("/", status_code=303)
                 login.revoked_at = utcnow()
-                await audit.record(session, actor=auth.technician_principal(tech).actor, action="technician.logout",
-                                   target_type="technician", target_id=tech.id, tenant_id=tech.tenant_id)
+                await audit.record(
+                    session,
+                    actor=auth.technician_principal(tech).actor,
+                    action="technician.logout",
+                    target_type="technician",
+                    target_id=tech.id,
+                    tenant_id=tech.tenant_id,
+                )
                 await session.commit()
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/")
@@ -120,5 +144,11 @@ async def dashboard(request: Request) -> Response:
     return templates.TemplateResponse(
         request,
         "dashboard.html",
-        {"me": tech, "tenant": tenant, "clients": clients, "technicians": technicians, "csrf": login.csrf_token},
+        {
+            "me": tech,
+            "tenant": tenant,
+            "clients": clients,
+            "technicians": technicians,
+            "csrf": login.csrf_token,
+        },
     )

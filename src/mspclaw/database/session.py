@@ -13,7 +13,12 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from sqlalchemy import event
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 from sqlalchemy.orm import ORMExecuteState, Session, with_loader_criteria
 
 from mspclaw.database.base import TenantMixin
@@ -78,6 +83,4 @@ def _stamp_tenant(session: Session, _ctx: Any, _instances: Any) -> None:
             if current is None:
                 obj.tenant_id = tenant_id
             elif current != tenant_id:
-                raise TenantScopeViolation(
-                    f"refusing to write a {type(obj).__name__} of another tenant"
-                )
+                raise TenantScopeViolation(f"refusing to write a {type(obj).__name__} of another tenant")

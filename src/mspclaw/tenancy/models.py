@@ -211,9 +211,7 @@ class DeviceUpdate(BaseModel):
     contact_id: uuid.UUID | None = None
     os: DeviceOS | None = None
     os_version: str | None = Field(default=None, max_length=100)
-    role: Literal["workstation", "laptop", "server", "domain_controller", "firewall", "printer", "other"] | None = (
-        None
-    )
+    role: Literal["workstation", "laptop", "server", "domain_controller", "firewall", "printer", "other"] | None = None
 
 
 class DeviceRead(ORMModel):

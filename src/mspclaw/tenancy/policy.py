@@ -16,6 +16,15 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 RiskClass = Literal["read", "change", "destructive"]
 _HHMM = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+WORKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri")
+VerificationMethod = Literal["otp_sms", "otp_email", "agent_push", "technician_attestation"]
+ALL_VERIFICATION_METHODS: tuple[VerificationMethod, ...] = (
+    "otp_sms",
+    "otp_email",
+    "agent_push",
+    "technician_attestation",
+)
+READ_ONLY: tuple[RiskClass, ...] = ("read",)
 
 
 class BusinessHours(BaseModel):
@@ -26,7 +35,7 @@ class BusinessHours(BaseModel):
     timezone: str = "UTC"
     start: str = Field(default="08:00", pattern=_HHMM, description="Local start time, HH:MM.")
     end: str = Field(default="18:00", pattern=_HHMM, description="Local end time, HH:MM (after start).")
-    days: list[Weekday] = Field(default_factory=lambda: ["mon", "tue", "wed", "thu", "fri"])
+    days: list[Weekday] = Field(default_factory=lambda: list(WORKDAYS))
 
     @field_validator("timezone")
     @classmethod
@@ -69,17 +78,13 @@ class ClientPolicy(BaseModel):
 
     auto_run: bool = Field(default=False, description="Allow matched 'auto' playbooks to start without a technician.")
     unattended_risks: list[RiskClass] = Field(
-        default_factory=lambda: ["read"],
+        default_factory=lambda: list(READ_ONLY),
         description="Risk classes that may run without a technician's approval.",
     )
     approval_required_tools: list[str] = Field(default_factory=list, description="Tools that always need approval.")
     forbidden_tools: list[str] = Field(default_factory=list, description="Tools that never run for this client.")
-    require_verification: bool = Field(
-        default=True, description="Verify the caller before any credential change."
-    )
-    verification_methods: list[Literal["otp_sms", "otp_email", "agent_push", "technician_attestation"]] = Field(
-        default_factory=lambda: ["otp_sms", "otp_email", "agent_push", "technician_attestation"]
-    )
+    require_verification: bool = Field(default=True, description="Verify the caller before any credential change.")
+    verification_methods: list[VerificationMethod] = Field(default_factory=lambda: list(ALL_VERIFICATION_METHODS))
     four_eyes: bool = Field(default=False, description="The approver may not be the automation's author.")
     unattended_only_in_business_hours: bool = False
     business_hours: BusinessHours = Field(default_factory=BusinessHours)

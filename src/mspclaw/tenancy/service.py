@@ -40,14 +40,20 @@ def slugify(name: str) -> str:
 
 async def get_or_raise(session: AsyncSession, model: type[M], object_id: uuid.UUID, label: str) -> M:
     """Fetch one row by id in the session's tenant, or NotFound (never says if it exists elsewhere)."""
-    obj = await session.scalar(select(model).where(model.id == object_id))  # type: ignore[attr-defined]
+    obj: M | None = await session.scalar(select(model).where(model.id == object_id))  # type: ignore[attr-defined,arg-type]
     if obj is None:
         raise NotFound(f"{label} {object_id} not found")
     return obj
 
 
 async def page(
-    session: AsyncSession, model: type[M], *, limit: int, offset: int, order_by: Any, where: Any = None
+    session: AsyncSession,
+    model: type[M],
+    *,
+    limit: int,
+    offset: int,
+    order_by: Any,
+    where: Any = None,
 ) -> tuple[list[M], int]:
     """One page of rows and the total count."""
     query = select(model)

@@ -106,18 +106,14 @@ async def rotate(factory: async_sessionmaker[AsyncSession], ring: Keyring, *, ge
     # under the old primary while the first sweep ran.
     for _sweep in range(2):
         async with tenant_session(factory, None) as session:
-            ids = list(
-                (await session.scalars(select(Secret.id).where(Secret.key_id != ring.primary_id))).all()
-            )
+            ids = list((await session.scalars(select(Secret.id).where(Secret.key_id != ring.primary_id))).all())
         for secret_id in ids:
             async with tenant_session(factory, None) as session, session.begin():
                 secret = await session.get(Secret, secret_id, with_for_update=True)
                 if secret is None or secret.key_id == ring.primary_id:
                     continue
                 value = decrypt(ring, secret)
-                secret.key_id, secret.nonce, secret.ciphertext = encrypt(
-                    ring, secret.tenant_id, secret.name, value
-                )
+                secret.key_id, secret.nonce, secret.ciphertext = encrypt(ring, secret.tenant_id, secret.name, value)
                 rotated += 1
     retired = 0
     if ring.path is not None and len(ring.keys) > 1:
