@@ -12,6 +12,7 @@ import pytest
 from mspclaw_agent.tools import TOOLS
 
 from mspclaw.tools import (
+    BackendRouter,
     BackendUnsupported,
     LocalEndpointBackend,
     ToolArgumentsInvalid,
@@ -106,3 +107,16 @@ async def test_a_broken_interpreter_is_an_outcome_not_a_crash() -> None:
 async def test_a_device_of_another_os_is_refused() -> None:
     with pytest.raises(BackendUnsupported, match="the device is windows"):
         await LocalEndpointBackend().execute(get_tool("system_info"), {}, ToolContext(device_os="windows"))
+
+
+async def test_router_dispatches_by_kind_and_refuses_what_is_missing() -> None:
+    router = BackendRouter(LocalEndpointBackend())
+    assert router.kinds() == {"endpoint"}
+    outcome = await router.execute(get_tool("dns_resolve"), {"name": "localhost"}, CONTEXT, "endpoint")
+    assert outcome.ok
+    with pytest.raises(BackendUnsupported, match="no identity backend is configured"):
+        await router.execute(get_tool("unlock_account"), {"user": "a@b.com"}, CONTEXT, "identity")
+    with pytest.raises(BackendUnsupported, match="cannot run on the identity backend"):
+        await router.execute(get_tool("system_info"), {}, CONTEXT, "identity")
+    with pytest.raises(ToolArgumentsInvalid):
+        await router.execute(get_tool("ping"), {"host": "-oProxy"}, CONTEXT, "endpoint")

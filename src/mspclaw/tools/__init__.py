@@ -7,6 +7,7 @@ what the executor calls; ``LocalEndpointBackend`` runs endpoint tools on this ma
 from mspclaw_agent.tools import ToolOutcome
 
 from mspclaw.tools.backends import (
+    BackendRouter,
     BackendUnsupported,
     LocalEndpointBackend,
     ToolBackend,
@@ -30,6 +31,7 @@ __all__ = [
     "REDACTED",
     "BackendKind",
     "BackendRef",
+    "BackendRouter",
     "BackendUnsupported",
     "LocalEndpointBackend",
     "ToolArgumentsInvalid",

@@ -127,3 +127,42 @@ class LocalEndpointBackend:
             error=error,
             duration_ms=int((time.monotonic() - started) * 1000),
         )
+
+
+class BackendRouter:
+    """Dispatches a tool call to the registered backend of the kind the plan chose.
+
+    The executor holds one router: endpoint (gateway or LocalEndpointBackend), rmm_script,
+    identity and notification backends register as they land.
+    """
+
+    def __init__(self, *backends: ToolBackend) -> None:
+        self._backends: dict[BackendKind, ToolBackend] = {}
+        for backend in backends:
+            self.register(backend)
+
+    def register(self, backend: ToolBackend) -> None:
+        """Add (or replace) the backend for its kind."""
+        self._backends[backend.kind] = backend
+
+    def kinds(self) -> set[BackendKind]:
+        """The backend kinds that can be used right now."""
+        return set(self._backends)
+
+    async def execute(
+        self, tool: ToolSpec, args: dict[str, Any], context: ToolContext, kind: BackendKind
+    ) -> ToolOutcome:
+        """Validate ``args`` and run ``tool`` on the backend of ``kind``."""
+        if tool.backend(kind) is None:
+            raise BackendUnsupported(
+                f"{tool.name} cannot run on the {kind} backend",
+                detail={"tool": tool.name, "kind": kind},
+            )
+        backend = self._backends.get(kind)
+        if backend is None:
+            raise BackendUnsupported(
+                f"no {kind} backend is configured, so {tool.name} cannot run",
+                detail={"tool": tool.name, "kind": kind, "configured": sorted(self._backends)},
+            )
+        tool.validate_args(args)
+        return await backend.execute(tool, args, context)
