@@ -111,7 +111,7 @@ class ConnectionMappings(BaseModel):
             value  # type: ignore[call-overload]
         )
         if preferred:
-            return preferred
+            return str(preferred)
         for vendor_value, normal in self._table(field).items():
             if normal == value:
                 return vendor_value

@@ -62,6 +62,16 @@ def cw_error(status: int, code: str, message: str, **extra: Any) -> JSONResponse
     return JSONResponse({"code": code, "message": message, "errors": errors}, status)
 
 
+def _sort_key(field: str) -> Any:
+    """Sort by a slash-path field: numbers numerically, everything else as text."""
+
+    def key(row: dict[str, Any]) -> str:
+        value = field_value(row, field)
+        return str(value).zfill(30) if isinstance(value, int) else str(value or "")
+
+    return key
+
+
 def sign(body: bytes, signing_key: str) -> str:
     """``base64(HMAC-SHA256(key = SHA256(signing_key), body))`` as CW signs callbacks.
 
@@ -93,8 +103,8 @@ class ConnectWiseSimulator(Simulator):
         self.limited_public_key = f"lim{rng.getrandbits(40):010x}"
         self.signing_key = f"sk{rng.getrandbits(128):032x}"
         self.key_id = str(rng.randrange(1000, 9999))
-        self.boards = [{"id": i + 1, "name": b} for i, b in enumerate(BOARDS)]
-        self.statuses = {
+        self.boards: list[dict[str, Any]] = [{"id": i + 1, "name": b} for i, b in enumerate(BOARDS)]
+        self.statuses: dict[int, list[dict[str, Any]]] = {
             b["id"]: [
                 {"id": b["id"] * 100 + j, "name": s, "closedStatus": s in ("Completed", "Closed")}
                 for j, s in enumerate(STATUSES)
@@ -129,12 +139,12 @@ class ConnectWiseSimulator(Simulator):
         for person in data.contacts:
             pid = 1000 + person.index
             contact_ids.append(pid)
-            comp = self.companies[comp_ids[person.company]]
+            company = self.companies[comp_ids[person.company]]
             self.contacts[pid] = {
                 "id": pid,
                 "firstName": person.first,
                 "lastName": person.last,
-                "company": self._ref(comp),
+                "company": self._ref(company),
                 "inactiveFlag": False,
                 "communicationItems": [
                     {
@@ -156,13 +166,13 @@ class ConnectWiseSimulator(Simulator):
             }
         for dev in data.devices:
             did = 3000 + dev.index
-            comp = self.companies[comp_ids[dev.company]]
+            company = self.companies[comp_ids[dev.company]]
             self.configurations[did] = {
                 "id": did,
                 "name": dev.name,
                 "type": {"id": 1, "name": "Managed Workstation"},
                 "status": {"id": 1, "name": "Active"},
-                "company": self._ref(comp),
+                "company": self._ref(company),
                 "contact": None,
                 "serialNumber": f"SN{rng.getrandbits(32):08X}",
                 "ipAddress": f"10.0.{dev.company}.{dev.index % 250 + 1}",
@@ -174,7 +184,7 @@ class ConnectWiseSimulator(Simulator):
         for t in data.tickets:
             tid = 100_000 + t.index
             board = self.boards[0 if t.index % 5 else 1]
-            comp = self.companies[comp_ids[t.company]]
+            company = self.companies[comp_ids[t.company]]
             contact = self.contacts[contact_ids[t.contact]]
             self.tickets[tid] = self._record(
                 tid,
@@ -182,7 +192,7 @@ class ConnectWiseSimulator(Simulator):
                 board,
                 STATUSES[t.status],
                 PRIORITIES[t.priority],
-                comp,
+                company,
                 contact,
                 cw_time(t.created),
                 cw_time(t.updated),
@@ -323,14 +333,7 @@ class ConnectWiseSimulator(Simulator):
         for part in reversed([p.strip() for p in order.split(",") if p.strip()]):
             field, _, direction = part.partition(" ")
             field = {"lastUpdated": "_info/lastUpdated"}.get(field, field)
-            rows.sort(
-                key=lambda r, f=field: (
-                    str(field_value(r, f)).zfill(30)
-                    if isinstance(field_value(r, f), int)
-                    else str(field_value(r, f) or "")
-                ),
-                reverse=direction.strip().lower() == "desc",
-            )
+            rows.sort(key=_sort_key(field), reverse=direction.strip().lower() == "desc")
         size = min(MAX_PAGE_SIZE, max(1, int(q.get("pageSize") or 25)))
         base = str(request.url).split("?")[0]
         params = {k: v for k, v in q.items() if k not in ("page", "pageId")}
@@ -525,7 +528,7 @@ class ConnectWiseSimulator(Simulator):
         if not summary or len(summary) > 100:
             return cw_error(400, "InvalidObject", "Ticket object is invalid", field="summary", resource="ticket")
         ref = body.get("company") or {}
-        comp = self.companies.get(ref.get("id")) or next(
+        comp = self.companies.get(int(ref.get("id") or 0)) or next(
             (c for c in self.companies.values() if c["identifier"] == ref.get("identifier")), None
         )
         if comp is None:
@@ -550,7 +553,7 @@ class ConnectWiseSimulator(Simulator):
             )
         if priority not in PRIORITIES:
             return cw_error(400, "InvalidObject", "Priority not found", field="priority", resource="ticket")
-        contact = self.contacts.get((body.get("contact") or {}).get("id"))
+        contact = self.contacts.get(int((body.get("contact") or {}).get("id") or 0))
         now = cw_time(self.clock.now())
         tid = max(self.tickets, default=100_000) + 1
         self.tickets[tid] = self._record(tid, summary, board, status, priority, comp, contact, now, now)

@@ -121,7 +121,7 @@ class NinjaOneSimulator(Simulator):
                 "psaTicketId": None,
                 "_reset": False,
             }
-        self.scripts = [
+        self.scripts: list[dict[str, Any]] = [
             {"type": "SCRIPT", "id": 10 + i, "name": name, "language": lang, "_succeeds": ok}
             for i, (name, lang, ok) in enumerate(SCRIPTS)
         ] + [{"type": "ACTION", "uid": "b4c5f9d2-reboot", "name": "Reboot", "_succeeds": True}]

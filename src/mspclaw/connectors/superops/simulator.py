@@ -67,7 +67,8 @@ def _matches(record: dict[str, Any], cond: dict[str, Any]) -> bool:
     if cond.get("joinOperator"):
         results = [_matches(record, c) for c in cond.get("operands") or []]
         return all(results) if cond["joinOperator"].upper() == "AND" else any(results)
-    attr, op, value = cond.get("attribute"), cond.get("operator"), cond.get("value")
+    attr, op = cond.get("attribute"), cond.get("operator")
+    value: Any = cond.get("value")
     if not attr or not op:
         raise client_error(
             "mandatory_validation_failed",
@@ -115,8 +116,9 @@ def list_page(records: list[dict[str, Any]], info: dict[str, Any] | None, key: s
     cond = info.get("condition")
     rows = [r for r in records if _matches(r, cond)] if cond else list(records)
     for sort in reversed(info.get("sort") or []):
+        attribute = str(sort["attribute"])
         rows.sort(
-            key=lambda r, a=sort["attribute"]: str(_attr(r, a) or ""),
+            key=lambda r, a=attribute: str(_attr(r, a) or ""),  # type: ignore[misc]
             reverse=str(sort.get("order") or "ASC").upper() == "DESC",
         )
     start = (page - 1) * size
