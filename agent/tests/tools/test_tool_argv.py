@@ -197,3 +197,53 @@ async def test_unexpected_output_is_an_outcome_not_a_crash(recording_host: Any) 
     host = recording_host("windows", {"Get-Printer": json.dumps([{"Unexpected": 1}])})
     outcome = await run_tool("printer_queue_status", {}, host=host)
     assert outcome.ok is False and outcome.error == "KeyError: 'Name'"
+
+
+async def test_macos_and_windows_inventory_and_routes(recording_host: Any) -> None:
+    mac = recording_host(
+        "macos",
+        {
+            "SPApplicationsDataType": json.dumps(
+                {"SPApplicationsDataType": [{"_name": "Zoom", "version": "6.1"}, {"_name": "Safari", "version": "18"}]}
+            ),
+            "softwareupdate": "Software Update found the following new or updated software:\n"
+            "* Label: macOS Sequoia 15.2-24C101\n\tTitle: macOS Sequoia 15.2, Version: 15.2\n"
+            "* Label: Safari18.2-Security\n",
+            "netstat": "Routing tables\n\nInternet:\nDestination        Gateway            Flags  Netif Expire\n"
+            "default            192.168.1.1        UGScg    en0\n127               127.0.0.1          UCS      lo0\n",
+            "SPAirPortDataType": json.dumps(
+                {
+                    "SPAirPortDataType": [
+                        {
+                            "spairport_airport_interfaces": [
+                                {"spairport_current_network_information": {"_name": "Office"}}
+                            ]
+                        }
+                    ]
+                }
+            ),
+        },
+    )
+    apps = await run_tool("installed_software", {"name_contains": "zoom"}, host=mac)
+    assert apps.output == {"count": 1, "software": [{"name": "Zoom", "version": "6.1"}]}
+    updates = await run_tool("pending_updates", {}, host=mac)
+    assert updates.output["pending_count"] == 2 and updates.output["security_count"] == 1
+    routes = await run_tool("route_table", {}, host=mac)
+    assert routes.output["default_gateway"] == "192.168.1.1" and routes.output["default_interface"] == "en0"
+    wifi = await run_tool("wifi_status", {}, host=mac)
+    assert wifi.output["connected"] is True and wifi.output["ssid"] == "Office"
+
+    win = recording_host(
+        "windows",
+        {
+            "Uninstall": json.dumps({"DisplayName": "7-Zip 24.08", "DisplayVersion": "24.08"}),
+            "Get-NetRoute": json.dumps(
+                [{"DestinationPrefix": "0.0.0.0/0", "NextHop": "10.0.0.1", "InterfaceAlias": "Wi-Fi"}]
+            ),
+        },
+    )
+    apps = await run_tool("installed_software", {}, host=win)
+    assert apps.output["software"] == [{"name": "7-Zip 24.08", "version": "24.08"}]
+    routes = await run_tool("route_table", {}, host=win)
+    assert routes.output["default_gateway"] == "10.0.0.1"
+    assert all(call[:2] == ["powershell.exe", "-NoProfile"] for call in win.calls)
