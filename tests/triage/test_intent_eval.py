@@ -44,7 +44,7 @@ def test_seed_cross_validation_reports_scores_on_a_sample() -> None:
 def test_endava_sample_prints_a_table_with_the_baseline_beside_it() -> None:
     result = runner.invoke(eval_app, ["intent", "--dataset", "endava", "--sample", "600"])
     assert result.exit_code == 0, result.output
-    assert "macro-F1" in result.stdout and "TF-IDF+LinearSVC" in result.stdout
+    assert "macro-F1" in result.stdout and "TF-IDF + LinearSVC" in result.stdout
     assert "hr_support" in result.stdout and ">= 0.90" in result.stdout
     assert "calibration error" in result.stdout
 

@@ -273,13 +273,16 @@ def eval_seed(folds: int = 5, sample: int | None = None) -> IntentEvalReport:
 def render_report(report: IntentEvalReport, console: Console | None = None) -> None:
     """Print the report as rich tables: headline figures, then per-class F1."""
     out = console or Console()
-    head = Table(title=f"Intent classification - {report.dataset} ({report.protocol})")
+    head = Table(
+        title=f"Intent classification - {report.dataset} ({report.protocol})",
+        caption="baseline: plain TF-IDF + LinearSVC" if report.baseline is not None else None,
+    )
     head.add_column("metric")
     head.add_column("MSPclaw", justify="right")
     if report.baseline is not None:
-        head.add_column("TF-IDF+LinearSVC (same split)", justify="right")
+        head.add_column("baseline (same split)", justify="right")
     if report.reference_baseline is not None:
-        head.add_column("published baseline", justify="right")
+        head.add_column("baseline (published)", justify="right")
     if report.target_macro_f1 is not None:
         head.add_column("target", justify="right")
 
