@@ -204,6 +204,28 @@ class EndpointTool:
         return frozenset(self.implementations)
 
 
+def cross_platform_tool(
+    name: str,
+    description: str,
+    args_model: type[BaseModel],
+    risk: RiskClass,
+    implementation: Implementation,
+    *,
+    version: str = "1.0.0",
+    **options: Any,
+) -> EndpointTool:
+    """A tool whose one implementation serves every OS (it branches on ``host.platform``)."""
+    return EndpointTool(
+        name=name,
+        version=version,
+        description=description,
+        args_model=args_model,
+        risk=risk,
+        implementations=dict.fromkeys(ALL_PLATFORMS, implementation),
+        **options,
+    )
+
+
 def powershell_argv(script: str) -> list[str]:
     """argv for a fixed PowerShell script; no profile, no prompts."""
     return [

@@ -18,12 +18,11 @@ import psutil
 from pydantic import BaseModel, ConfigDict, Field
 
 from mspclaw_agent.tools.base import (
-    ALL_PLATFORMS,
-    EndpointTool,
     Host,
     NoArgs,
     Platform,
     ToolFailed,
+    cross_platform_tool,
     powershell_argv,
 )
 from mspclaw_agent.tools.fields import HostName
@@ -290,58 +289,52 @@ async def _wifi(args: NoArgs, host: Host) -> dict[str, Any]:
 
 
 NETWORK_TOOLS = [
-    EndpointTool(
-        name="ping",
-        version="1.0.0",
-        description="ICMP ping a host: reachability, packet loss, average round trip.",
-        args_model=PingArgs,
-        risk="read",
-        implementations=dict.fromkeys(ALL_PLATFORMS, _ping),
+    cross_platform_tool(
+        "ping",
+        "ICMP ping a host: reachability, packet loss, average round trip.",
+        PingArgs,
+        "read",
+        _ping,
         timeout_seconds=40,
     ),
-    EndpointTool(
-        name="tcp_connect",
-        version="1.0.0",
-        description="Check that a TCP port on a host accepts connections (VPN gateway, mail).",
-        args_model=TcpConnectArgs,
-        risk="read",
-        implementations=dict.fromkeys(ALL_PLATFORMS, _tcp_connect),
+    cross_platform_tool(
+        "tcp_connect",
+        "Check that a TCP port on a host accepts connections (VPN gateway, mail).",
+        TcpConnectArgs,
+        "read",
+        _tcp_connect,
         timeout_seconds=35,
     ),
-    EndpointTool(
-        name="dns_resolve",
-        version="1.0.0",
-        description="Resolve a host name with the device's own resolver.",
-        args_model=DnsResolveArgs,
-        risk="read",
-        implementations=dict.fromkeys(ALL_PLATFORMS, _dns_resolve),
+    cross_platform_tool(
+        "dns_resolve",
+        "Resolve a host name with the device's own resolver.",
+        DnsResolveArgs,
+        "read",
+        _dns_resolve,
         timeout_seconds=20,
     ),
-    EndpointTool(
-        name="route_table",
-        version="1.0.0",
-        description="The IPv4 routing table and default gateway.",
-        args_model=NoArgs,
-        risk="read",
-        implementations=dict.fromkeys(ALL_PLATFORMS, _routes),
+    cross_platform_tool(
+        "route_table",
+        "The IPv4 routing table and default gateway.",
+        NoArgs,
+        "read",
+        _routes,
         timeout_seconds=20,
     ),
-    EndpointTool(
-        name="network_interfaces",
-        version="1.0.0",
-        description="Network adapters, their state and addresses, and which look like VPNs.",
-        args_model=NoArgs,
-        risk="read",
-        implementations=dict.fromkeys(ALL_PLATFORMS, _interfaces),
+    cross_platform_tool(
+        "network_interfaces",
+        "Network adapters, their state and addresses, and which look like VPNs.",
+        NoArgs,
+        "read",
+        _interfaces,
         timeout_seconds=10,
     ),
-    EndpointTool(
-        name="wifi_status",
-        version="1.0.0",
-        description="Wi-Fi adapter, connected network (SSID) and signal strength.",
-        args_model=NoArgs,
-        risk="read",
-        implementations=dict.fromkeys(ALL_PLATFORMS, _wifi),
+    cross_platform_tool(
+        "wifi_status",
+        "Wi-Fi adapter, connected network (SSID) and signal strength.",
+        NoArgs,
+        "read",
+        _wifi,
         timeout_seconds=30,
     ),
 ]

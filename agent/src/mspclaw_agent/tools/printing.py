@@ -12,10 +12,10 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from mspclaw_agent.tools.base import (
-    EndpointTool,
     Host,
     NoArgs,
     Platform,
+    cross_platform_tool,
     powershell_argv,
     ps_literal,
 )
@@ -99,25 +99,21 @@ async def _clear_queue(args: ClearQueueArgs, host: Host) -> dict[str, Any]:
     return {"printer": args.printer or "all", "cleared": True}
 
 
-_ALL = ("linux", "macos", "windows")
-
 PRINTING_TOOLS = [
-    EndpointTool(
-        name="printer_queue_status",
-        version="1.0.0",
-        description="Printers, their state and number of queued jobs.",
-        args_model=NoArgs,
-        risk="read",
-        implementations=dict.fromkeys(_ALL, _queue_status),  # type: ignore[arg-type]
+    cross_platform_tool(
+        "printer_queue_status",
+        "Printers, their state and number of queued jobs.",
+        NoArgs,
+        "read",
+        _queue_status,
         timeout_seconds=60,
     ),
-    EndpointTool(
-        name="clear_print_queue",
-        version="1.0.0",
-        description="Cancel every queued job of one printer (or all printers).",
-        args_model=ClearQueueArgs,
-        risk="change",
-        implementations=dict.fromkeys(_ALL, _clear_queue),  # type: ignore[arg-type]
+    cross_platform_tool(
+        "clear_print_queue",
+        "Cancel every queued job of one printer (or all printers).",
+        ClearQueueArgs,
+        "change",
+        _clear_queue,
         timeout_seconds=60,
         verification_hint="printer_queue_status shows 0 jobs for the printer",
     ),

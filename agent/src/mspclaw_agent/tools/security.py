@@ -9,11 +9,11 @@ import json
 from typing import Any
 
 from mspclaw_agent.tools.base import (
-    EndpointTool,
     Host,
     NoArgs,
     Platform,
     ToolUnavailable,
+    cross_platform_tool,
     powershell_argv,
 )
 
@@ -126,25 +126,21 @@ async def _firewall(args: NoArgs, host: Host) -> dict[str, Any]:
     return parse_firewall(host.platform, result.stdout, program)
 
 
-_ALL = ("linux", "macos", "windows")
-
 SECURITY_TOOLS = [
-    EndpointTool(
-        name="encryption_status",
-        version="1.0.0",
-        description="Whether the system disk is encrypted (LUKS, FileVault, BitLocker).",
-        args_model=NoArgs,
-        risk="read",
-        implementations=dict.fromkeys(_ALL, _encryption),  # type: ignore[arg-type]
+    cross_platform_tool(
+        "encryption_status",
+        "Whether the system disk is encrypted (LUKS, FileVault, BitLocker).",
+        NoArgs,
+        "read",
+        _encryption,
         timeout_seconds=60,
     ),
-    EndpointTool(
-        name="firewall_status",
-        version="1.0.0",
-        description="Whether the host firewall is enabled.",
-        args_model=NoArgs,
-        risk="read",
-        implementations=dict.fromkeys(_ALL, _firewall),  # type: ignore[arg-type]
+    cross_platform_tool(
+        "firewall_status",
+        "Whether the host firewall is enabled.",
+        NoArgs,
+        "read",
+        _firewall,
         timeout_seconds=30,
     ),
 ]

@@ -11,11 +11,11 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from mspclaw_agent.tools.base import (
-    EndpointTool,
     Host,
     NoArgs,
     Platform,
     ToolUnavailable,
+    cross_platform_tool,
     powershell_argv,
     ps_literal,
 )
@@ -139,36 +139,31 @@ async def _flush_dns(args: NoArgs, host: Host) -> dict[str, Any]:
     return {"flushed": True, "commands": [" ".join(a) for a in commands]}
 
 
-_ALL = ("linux", "macos", "windows")
-
 SERVICE_TOOLS = [
-    EndpointTool(
-        name="restart_service",
-        version="1.0.0",
-        description="Restart one service from the allow-list (e.g. print_spooler, dns_client).",
-        args_model=RestartServiceArgs,
-        risk="change",
-        implementations=dict.fromkeys(_ALL, _restart_service),  # type: ignore[arg-type]
+    cross_platform_tool(
+        "restart_service",
+        "Restart one service from the allow-list (e.g. print_spooler, dns_client).",
+        RestartServiceArgs,
+        "change",
+        _restart_service,
         timeout_seconds=120,
         verification_hint="the returned state is running/active",
     ),
-    EndpointTool(
-        name="restart_print_spooler",
-        version="1.0.0",
-        description="Restart the print spooler (CUPS on macOS/Linux, Spooler on Windows).",
-        args_model=NoArgs,
-        risk="change",
-        implementations=dict.fromkeys(_ALL, _restart_spooler),  # type: ignore[arg-type]
+    cross_platform_tool(
+        "restart_print_spooler",
+        "Restart the print spooler (CUPS on macOS/Linux, Spooler on Windows).",
+        NoArgs,
+        "change",
+        _restart_spooler,
         timeout_seconds=120,
         verification_hint="printer_queue_status succeeds afterwards",
     ),
-    EndpointTool(
-        name="flush_dns",
-        version="1.0.0",
-        description="Flush the operating system's DNS resolver cache.",
-        args_model=NoArgs,
-        risk="change",
-        implementations=dict.fromkeys(_ALL, _flush_dns),  # type: ignore[arg-type]
+    cross_platform_tool(
+        "flush_dns",
+        "Flush the operating system's DNS resolver cache.",
+        NoArgs,
+        "change",
+        _flush_dns,
         timeout_seconds=60,
         verification_hint="dns_resolve returns addresses for the failing name",
     ),

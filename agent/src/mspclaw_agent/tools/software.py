@@ -14,11 +14,11 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from mspclaw_agent.tools.base import (
-    EndpointTool,
     Host,
     NoArgs,
     Platform,
     ToolUnavailable,
+    cross_platform_tool,
     powershell_argv,
 )
 from mspclaw_agent.tools.fields import SearchText
@@ -233,55 +233,48 @@ async def _installed(args: InstalledSoftwareArgs, host: Host) -> dict[str, Any]:
     return {"count": len(rows), "software": rows[: args.limit]}
 
 
-_ALL = ("linux", "macos", "windows")
-
 SOFTWARE_TOOLS = [
-    EndpointTool(
-        name="pending_updates",
-        version="1.0.0",
-        description="OS updates that are available but not installed.",
-        args_model=NoArgs,
-        risk="read",
-        implementations=dict.fromkeys(_ALL, _pending_updates),  # type: ignore[arg-type]
+    cross_platform_tool(
+        "pending_updates",
+        "OS updates that are available but not installed.",
+        NoArgs,
+        "read",
+        _pending_updates,
         timeout_seconds=300,
     ),
-    EndpointTool(
-        name="installed_software",
-        version="1.0.0",
-        description="Installed applications/packages and their versions.",
-        args_model=InstalledSoftwareArgs,
-        risk="read",
-        implementations=dict.fromkeys(_ALL, _installed),  # type: ignore[arg-type]
+    cross_platform_tool(
+        "installed_software",
+        "Installed applications/packages and their versions.",
+        InstalledSoftwareArgs,
+        "read",
+        _installed,
         timeout_seconds=120,
         max_output_bytes=256 * 1024,
     ),
-    EndpointTool(
-        name="install_package",
-        version="1.0.0",
-        description="Install a package from the approved catalog (winget / Homebrew / apt).",
-        args_model=PackageArgs,
-        risk="change",
-        implementations=dict.fromkeys(_ALL, _install),  # type: ignore[arg-type]
+    cross_platform_tool(
+        "install_package",
+        "Install a package from the approved catalog (winget / Homebrew / apt).",
+        PackageArgs,
+        "change",
+        _install,
         timeout_seconds=1200,
         verification_hint="installed_software lists the package",
     ),
-    EndpointTool(
-        name="uninstall_package",
-        version="1.0.0",
-        description="Uninstall a package from the approved catalog.",
-        args_model=PackageArgs,
-        risk="change",
-        implementations=dict.fromkeys(_ALL, _uninstall),  # type: ignore[arg-type]
+    cross_platform_tool(
+        "uninstall_package",
+        "Uninstall a package from the approved catalog.",
+        PackageArgs,
+        "change",
+        _uninstall,
         timeout_seconds=1200,
         verification_hint="installed_software no longer lists the package",
     ),
-    EndpointTool(
-        name="update_package",
-        version="1.0.0",
-        description="Upgrade an installed catalog package to the latest version.",
-        args_model=PackageArgs,
-        risk="change",
-        implementations=dict.fromkeys(_ALL, _upgrade),  # type: ignore[arg-type]
+    cross_platform_tool(
+        "update_package",
+        "Upgrade an installed catalog package to the latest version.",
+        PackageArgs,
+        "change",
+        _upgrade,
         timeout_seconds=1200,
         verification_hint="installed_software shows a newer version",
     ),

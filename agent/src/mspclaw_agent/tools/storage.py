@@ -18,11 +18,10 @@ import psutil
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from mspclaw_agent.tools.base import (
-    ALL_PLATFORMS,
-    EndpointTool,
     Host,
     Platform,
     ToolFailed,
+    cross_platform_tool,
     current_platform,
 )
 
@@ -228,22 +227,20 @@ async def _disk_usage(args: DiskUsageArgs, host: Host) -> dict[str, Any]:
 
 
 STORAGE_TOOLS = [
-    EndpointTool(
-        name="disk_usage",
-        version="1.0.0",
-        description="Free space per volume and the largest sub-folders of a folder.",
-        args_model=DiskUsageArgs,
-        risk="read",
-        implementations=dict.fromkeys(ALL_PLATFORMS, _disk_usage),
+    cross_platform_tool(
+        "disk_usage",
+        "Free space per volume and the largest sub-folders of a folder.",
+        DiskUsageArgs,
+        "read",
+        _disk_usage,
         timeout_seconds=120,
     ),
-    EndpointTool(
-        name="cleanup_temp",
-        version="1.0.0",
-        description="Delete files older than N hours from temp/cache folders only.",
-        args_model=CleanupArgs,
-        risk="change",
-        implementations=dict.fromkeys(ALL_PLATFORMS, _cleanup),
+    cross_platform_tool(
+        "cleanup_temp",
+        "Delete files older than N hours from temp/cache folders only.",
+        CleanupArgs,
+        "change",
+        _cleanup,
         timeout_seconds=300,
         verification_hint="disk_usage shows more free space on the same volume",
     ),

@@ -15,7 +15,7 @@ from typing import Any, Literal
 import psutil
 from pydantic import BaseModel, ConfigDict, Field
 
-from mspclaw_agent.tools.base import ALL_PLATFORMS, EndpointTool, Host, NoArgs
+from mspclaw_agent.tools.base import Host, NoArgs, cross_platform_tool
 
 
 def _iso(ts: float) -> str:
@@ -112,45 +112,37 @@ async def _battery(args: NoArgs, host: Host) -> dict[str, Any]:
     }
 
 
-def _everywhere(impl: Any) -> dict[Any, Any]:
-    return dict.fromkeys(ALL_PLATFORMS, impl)
-
-
 SYSTEM_TOOLS = [
-    EndpointTool(
-        name="system_info",
-        version="1.0.0",
-        description="OS, CPU, memory, load and uptime of the device.",
-        args_model=NoArgs,
-        risk="read",
-        implementations=_everywhere(_system_info),
+    cross_platform_tool(
+        "system_info",
+        "OS, CPU, memory, load and uptime of the device.",
+        NoArgs,
+        "read",
+        _system_info,
         timeout_seconds=15,
     ),
-    EndpointTool(
-        name="top_processes",
-        version="1.0.0",
-        description="The processes using the most CPU or memory right now.",
-        args_model=TopProcessesArgs,
-        risk="read",
-        implementations=_everywhere(_top_processes),
+    cross_platform_tool(
+        "top_processes",
+        "The processes using the most CPU or memory right now.",
+        TopProcessesArgs,
+        "read",
+        _top_processes,
         timeout_seconds=20,
     ),
-    EndpointTool(
-        name="user_sessions",
-        version="1.0.0",
-        description="Who is logged in to the device, and since when.",
-        args_model=NoArgs,
-        risk="read",
-        implementations=_everywhere(_user_sessions),
+    cross_platform_tool(
+        "user_sessions",
+        "Who is logged in to the device, and since when.",
+        NoArgs,
+        "read",
+        _user_sessions,
         timeout_seconds=10,
     ),
-    EndpointTool(
-        name="battery_status",
-        version="1.0.0",
-        description="Battery charge and whether the device is on mains power.",
-        args_model=NoArgs,
-        risk="read",
-        implementations=_everywhere(_battery),
+    cross_platform_tool(
+        "battery_status",
+        "Battery charge and whether the device is on mains power.",
+        NoArgs,
+        "read",
+        _battery,
         timeout_seconds=10,
     ),
 ]
