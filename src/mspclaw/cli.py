@@ -646,6 +646,24 @@ def vault_rotate() -> None:
 # --- domain command groups (each domain owns its commands module) ---------------------
 
 
+def _register_domains() -> None:
+    from mspclaw.connectors.commands import connectors_command, simulate_command
+    from mspclaw.playbooks.commands import playbook_app
+    from mspclaw.triage.commands import eval_app, triage_command
+    from mspclaw.triage.eval_ops import alerts_command, routing_command
+
+    app.command("triage", help="Triage tickets from a JSON-lines file (one JSON result per line).")(triage_command)
+    eval_app.command("routing")(routing_command)
+    eval_app.command("alerts")(alerts_command)
+    app.add_typer(eval_app, name="eval")
+    app.add_typer(playbook_app, name="playbook")
+    app.command("simulate")(simulate_command)
+    app.command("connectors")(connectors_command)
+
+
+_register_domains()
+
+
 def main() -> None:
     """Console-script entry point."""
     app()

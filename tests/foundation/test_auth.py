@@ -203,3 +203,21 @@ async def test_last_owner_cannot_be_demoted_and_engineer_cannot_grant_owner(
     assert grant.status_code == 403
     engineer_key = await _key_for_new_tech(http, tenant_a, "engineer")
     assert engineer_key == ""  # engineers may not mint API keys
+
+
+async def test_key_narrows_when_its_technician_is_demoted(http: httpx.AsyncClient, tenant_a: TenantFixture) -> None:
+    tech = await http.post(
+        "/api/v1/technicians",
+        headers=tenant_a.headers,
+        json={"email": "adm@alpha.example", "name": "Adm", "role": "admin", "password": "correct horse battery"},
+    )
+    csrf = await _login(http, "adm@alpha.example", "correct horse battery")
+    key = (await http.post("/api/v1/api-keys", json={"name": "adm"}, headers={"X-CSRF-Token": csrf})).json()["key"]
+    http.cookies.clear()
+    h = {"Authorization": f"Bearer {key}"}
+    assert (await http.post("/api/v1/clients", headers=h, json={"name": "Before"})).status_code == 201
+    await http.patch(f"/api/v1/technicians/{tech.json()['id']}", headers=tenant_a.headers, json={"role": "viewer"})
+    assert (await http.post("/api/v1/clients", headers=h, json={"name": "After"})).status_code == 403
+    assert (await http.get("/api/v1/clients", headers=h)).status_code == 200
+    await http.patch(f"/api/v1/technicians/{tech.json()['id']}", headers=tenant_a.headers, json={"active": False})
+    assert (await http.get("/api/v1/clients", headers=h)).status_code == 401

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import secrets
@@ -39,7 +40,15 @@ from mspclaw.vault import service as vault
 from mspclaw.vault.keys import Keyring
 
 _hasher = PasswordHasher()
-_DUMMY_HASH = _hasher.hash("not-a-real-password-used-for-timing")
+_DUMMY_PASSWORD = "not-a-real-password-used-for-timing"
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    # Computed on first use, not at import: hashing costs ~0.1 s and the CLI imports this module.
+    return _hasher.hash(_DUMMY_PASSWORD)
+
+
 KEY_PREFIX = "mspc"
 
 
@@ -180,7 +189,7 @@ async def authenticate_password(
         (await session.scalars(select(Technician).where(Technician.email == email.strip().lower()))).all()
     )
     if not candidates:
-        _safe_verify(_DUMMY_HASH, password)  # same work as a real check: no timing oracle
+        _safe_verify(_dummy_hash(), password)  # same work as a real check: no timing oracle
         raise Unauthenticated("wrong e-mail or password")
     for tech in candidates:
         if tech.locked_until is not None and tech.locked_until > now:
@@ -328,13 +337,22 @@ async def resolve_api_key(session: AsyncSession, *, presented: str) -> Principal
     now = utcnow()
     if key.revoked_at is not None or (key.expires_at is not None and key.expires_at <= now):
         return None
+    permissions = frozenset(key.scopes)
+    if key.created_by is not None:
+        # A key never outranks its technician: a demoted or deactivated creator narrows it at once.
+        creator = await session.scalar(
+            select(Technician).where(Technician.id == key.created_by).execution_options(skip_tenant_scope=True)
+        )
+        if creator is None or not creator.active:
+            return None
+        permissions &= permissions_for(creator.role)
     if key.last_used_at is None or now - key.last_used_at > timedelta(minutes=1):
         key.last_used_at = now  # throttled so busy keys do not write on every request
         await session.flush()
     return Principal(
         tenant_id=key.tenant_id,
         actor=Actor("api_key", str(key.id), key.name),
-        permissions=frozenset(key.scopes),
+        permissions=permissions,
         api_key_id=key.id,
         technician_id=key.created_by,
     )
