@@ -114,3 +114,18 @@ def test_keyword_as_a_whole_word_always_matches(words: list[str], keyword: str, 
 )
 def test_keyword_matching_never_raises_on_arbitrary_text(text: str, keyword: str) -> None:
     keyword_matches(keyword, text)  # regex metacharacters in keywords are escaped
+
+
+def test_triaged_tickets_match_through_the_offline_engine() -> None:
+    from mspclaw.playbooks import context_from_triage
+    from mspclaw.triage.engine import triage_text
+
+    subject, body = "Printer not printing", "The office printer shows offline and jobs are stuck in the queue"
+    result = triage_text(subject, body)
+    ranked = match_playbooks(builtin_playbooks().values(), context_from_triage(subject, body, result))
+    assert ranked and ranked[0].playbook_id == "printer-queue"
+    # an "unsure" classification never counts as an intent
+    unsure = result.model_copy(update={"intent": "unsure"})
+    ctx = context_from_triage(subject, body, unsure)
+    assert ctx.ticket.intent is None
+    assert match_playbooks(builtin_playbooks().values(), ctx)[0].reasons[0].startswith("keywords:")

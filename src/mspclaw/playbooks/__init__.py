@@ -17,7 +17,7 @@ from mspclaw.playbooks.loader import (
     load_reference,
     load_text,
 )
-from mspclaw.playbooks.matcher import MatchCandidate, keyword_matches, match_playbooks
+from mspclaw.playbooks.matcher import MatchCandidate, context_from_triage, keyword_matches, match_playbooks
 from mspclaw.playbooks.models import (
     Example,
     Playbook,
@@ -58,6 +58,7 @@ __all__ = [
     "Triggers",
     "builtin_playbooks",
     "content_hash",
+    "context_from_triage",
     "ensure_new_version",
     "evaluate",
     "get_builtin",

@@ -12,7 +12,9 @@ from functools import lru_cache
 from pydantic import BaseModel
 
 from mspclaw.playbooks.loader import LoadedPlaybook
-from mspclaw.playbooks.models import Playbook, TicketContext
+from mspclaw.playbooks.models import ClientInfo, ContactInfo, DeviceInfo, Playbook, TicketContext, TicketInfo
+from mspclaw.triage.engine import TriageResult
+from mspclaw.triage.taxonomy import UNSURE
 
 INTENT_SCORE = 100
 ALERT_SCORE = 60
@@ -109,3 +111,35 @@ def match_playbooks(playbooks: Iterable[Playbook | LoadedPlaybook], context: Tic
             candidates.append(candidate)
     candidates.sort(key=lambda c: (-c.score, -c.priority, -c.specificity, c.playbook_id))
     return candidates
+
+
+def context_from_triage(
+    subject: str,
+    body: str,
+    result: TriageResult,
+    *,
+    ticket_id: str | None = None,
+    alert_kind: str | None = None,
+    contact: ContactInfo | None = None,
+    device: DeviceInfo | None = None,
+    client: ClientInfo | None = None,
+) -> TicketContext:
+    """The matcher's view of a ticket that triage has classified.
+
+    An "unsure" intent is not an intent: such a ticket can still match on keywords or its
+    alert kind, never on a guessed intent.
+    """
+    return TicketContext(
+        ticket=TicketInfo(
+            id=ticket_id,
+            subject=subject,
+            body=body,
+            intent=None if result.intent == UNSURE else result.intent,
+            intent_confidence=result.confidence,
+            priority=result.priority,
+            alert_kind=alert_kind,
+        ),
+        contact=contact or ContactInfo(),
+        device=device or DeviceInfo(),
+        client=client or ClientInfo(id=result.client),
+    )
