@@ -40,7 +40,7 @@ from mspclaw.vault import service as vault
 from mspclaw.vault.keys import Keyring
 
 _hasher = PasswordHasher()
-_DUMMY_PASSWORD = "not-a-real-password-used-for-timing"
+_DUMMY_PASSWORD = "not-a-real-password-used-for-timing"  # noqa: S105 - hashed for constant-time misses
 
 
 @functools.cache
