@@ -121,3 +121,11 @@ def test_server_side_checks_are_platform_neutral_the_device_checks_roots() -> No
     for bad in ("relative/dir", "/tmp/../etc", "C:\\Temp\\..\\Windows"):
         with pytest.raises(ToolArgumentsInvalid, match=r"without '\.\.'"):
             spec.validate_args({"paths": [bad]})
+
+
+def test_disk_usage_accepts_any_os_absolute_path() -> None:
+    spec = get_tool("disk_usage")
+    spec.validate_args({"path": "C:\\Users"})
+    spec.validate_args({"path": "/Users/jane"})
+    with pytest.raises(ToolArgumentsInvalid, match="path"):
+        spec.validate_args({"path": "Users/../.."})

@@ -56,6 +56,15 @@ def _inside_roots(path: Path) -> bool:
     return any(path == root or root in path.parents for root in cleanup_roots())
 
 
+def _check_absolute(raw: str) -> str:
+    """``raw`` if it is absolute (POSIX or Windows form: the server plans for any OS)
+    and has no '..' component."""
+    forms = (PurePosixPath(raw), PureWindowsPath(raw))
+    if not any(f.is_absolute() for f in forms) or any(".." in f.parts for f in forms):
+        raise ValueError(f"{raw!r} must be an absolute path without '..'")
+    return raw
+
+
 class CleanupArgs(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -75,9 +84,7 @@ class CleanupArgs(BaseModel):
         on_device = bool(info.context and info.context.get("on_device"))
         checked = []
         for raw in paths:
-            forms = (PurePosixPath(raw), PureWindowsPath(raw))
-            if not any(f.is_absolute() for f in forms) or any(".." in f.parts for f in forms):
-                raise ValueError(f"{raw!r} must be an absolute path without '..'")
+            _check_absolute(raw)
             if not on_device:
                 checked.append(raw)
                 continue
@@ -146,11 +153,7 @@ class DiskUsageArgs(BaseModel):
     @field_validator("path")
     @classmethod
     def _absolute(cls, value: str | None) -> str | None:
-        if value is not None:
-            p = Path(value)
-            if not p.is_absolute() or ".." in p.parts:
-                raise ValueError("must be an absolute path without '..'")
-        return value
+        return None if value is None else _check_absolute(value)
 
 
 def _tree_size(path: str, budget: list[int]) -> int:
