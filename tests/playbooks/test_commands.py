@@ -74,3 +74,11 @@ def test_dry_run_builtin_by_id(tmp_path: Path) -> None:
     assert "missing required inputs: new_user" in missing.output
     unknown = runner.invoke(playbook_app, ["dry-run", "no-such", "--ticket", str(ticket)])
     assert unknown.exit_code == 1
+
+
+def test_list_builtins() -> None:
+    result = runner.invoke(playbook_app, ["list"])
+    assert result.exit_code == 0
+    lines = result.stdout.splitlines()
+    assert len(lines) == 15
+    assert "printer-queue\t1.0.0\tauto\tprinter\tPrinter offline / print queue stuck" in lines

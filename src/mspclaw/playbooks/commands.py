@@ -11,7 +11,13 @@ import typer
 from mspclaw.errors import MSPclawError
 from mspclaw.playbooks.examples import run_examples
 from mspclaw.playbooks.lint import lint_file, lint_loaded
-from mspclaw.playbooks.loader import PlaybookInvalid, builtin_paths, load_file, load_reference
+from mspclaw.playbooks.loader import (
+    PlaybookInvalid,
+    builtin_paths,
+    builtin_playbooks,
+    load_file,
+    load_reference,
+)
 from mspclaw.playbooks.models import TicketContext, playbook_json_schema
 from mspclaw.playbooks.plan import resolve_plan
 
@@ -25,6 +31,15 @@ playbook_app = typer.Typer(
 def schema_command() -> None:
     """Print the JSON Schema of the playbook YAML format (for editors and CI)."""
     typer.echo(json.dumps(playbook_json_schema(), indent=2))
+
+
+@playbook_app.command("list")
+def list_command() -> None:
+    """List the built-in playbooks: id, version, mode, intents and title."""
+    for loaded in builtin_playbooks().values():
+        pb = loaded.playbook
+        intents = ",".join(pb.triggers.intents) or "-"
+        typer.echo(f"{pb.id}\t{pb.version}\t{pb.mode}\t{intents}\t{pb.title}")
 
 
 @playbook_app.command("lint")
