@@ -89,9 +89,7 @@ def _score(ticket: TicketFeatures, tech: TechnicianProfile) -> Recommendation:
     return Recommendation(technician_id=tech.id, score=round(score, 4), reasons=reasons)
 
 
-def recommend(
-    ticket: TicketFeatures, technicians: Sequence[TechnicianProfile], limit: int = 5
-) -> list[Recommendation]:
+def recommend(ticket: TicketFeatures, technicians: Sequence[TechnicianProfile], limit: int = 5) -> list[Recommendation]:
     """Rank available technicians for ``ticket``, best first; ties break on technician id."""
     ranked = [_score(ticket, t) for t in technicians if t.available]
     ranked.sort(key=lambda r: (-r.score, r.technician_id))
@@ -101,18 +99,22 @@ def recommend(
 # ---------------------------------------------------------------------------------------------
 # queue (assignment group) text model
 
+#: single-character tokens too ("c" drive, "d" drive); sklearn's default drops them
+_ONE_CHAR_TOKENS = r"(?u)\b\w+\b"
 _EXCEL_CR = re.compile(r"_x000D_", re.IGNORECASE)
 _RECEIVED_FROM = re.compile(r"received from:\s*\S+@\S+", re.IGNORECASE)
 _EMAIL = re.compile(r"\S+@\S+")
-_DIGITS = re.compile(r"\d+")
+# Dates, clock times and long numbers (ticket numbers, phone numbers) vary per ticket; short
+# numbers stay because job and host identifiers (Job_1390, hostname_221) tell queues apart.
+_VOLATILE_NUMBERS = re.compile(r"\b\d{1,2}[/.-]\d{1,2}[/.-]\d{2,4}\b|\b\d{1,2}:\d{2}(?::\d{2})?\b|\b\d{5,}\b")
 
 
 def normalise_ticket_text(text: str) -> str:
-    """Lower-case and strip export artefacts, sender lines and digits that only add noise."""
+    """Lower-case and strip export artefacts, sender lines, dates, times and long numbers."""
     text = _EXCEL_CR.sub(" ", text)
     text = _RECEIVED_FROM.sub(" ", text)
     text = _EMAIL.sub(" emailaddr ", text)
-    text = _DIGITS.sub(" 0 ", text)
+    text = _VOLATILE_NUMBERS.sub(" 0 ", text)
     return text.lower()
 
 
@@ -143,13 +145,11 @@ class QueueModel:
     in the same queue; the title gets its own block because it is the densest signal.
     """
 
-    CALLER_WEIGHT = 0.5
+    CALLER_WEIGHT = 0.8
 
     def __init__(self, c: float = 1.0) -> None:
-        self.words = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True)
-        self.chars = TfidfVectorizer(
-            analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True, min_df=2
-        )
+        self.words = TfidfVectorizer(ngram_range=(1, 3), sublinear_tf=True, token_pattern=_ONE_CHAR_TOKENS)
+        self.chars = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True, min_df=2)
         self.titles = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True)
         self.callers = TfidfVectorizer(analyzer=_caller_token)
         self.classifier = LinearSVC(C=c)
@@ -209,8 +209,6 @@ class QueueModel:
         return predictions
 
 
-def train_queue_model(
-    tickets: Sequence[QueueTicket], queues: Sequence[str], c: float = 1.0
-) -> QueueModel:
+def train_queue_model(tickets: Sequence[QueueTicket], queues: Sequence[str], c: float = 1.0) -> QueueModel:
     """Train the shipped queue model architecture (used by the product and by eval routing)."""
     return QueueModel(c=c).fit(tickets, queues)
