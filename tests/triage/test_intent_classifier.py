@@ -118,6 +118,8 @@ def test_shipped_corpus_is_what_the_generator_produces() -> None:
     channels = {e.channel for e in shipped}
     assert {"email", "portal", "alert", "chat"} <= channels
     assert any(e.body.startswith("<html>") for e in shipped)
+    assert all(e.template for e in shipped)
+    assert len({(e.intent, e.template) for e in shipped}) > 17 * 10  # many phrasings each
     assert any("Original Message" in e.body or "wrote:" in e.body for e in shipped)
 
 

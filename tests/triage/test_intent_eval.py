@@ -27,7 +27,7 @@ def test_seed_cross_validation_reports_scores_on_a_sample() -> None:
     result = runner.invoke(eval_app, ["intent", "--dataset", "seed", "--sample", "400", "--json"])
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
-    assert report["dataset"] == "seed" and "cross-validation" in report["protocol"]
+    assert report["dataset"] == "seed" and "templates held out" in report["protocol"]
     assert report["n_test"] == 400
     assert set(report["model"]["per_class_f1"]) >= {"password_reset", "printer", "other"}
     assert 0.5 < report["model"]["macro_f1"] <= 1.0

@@ -33,6 +33,9 @@ class SeedExample(BaseModel):
     body: str
     intent: str
     channel: str
+    #: which hand-written phrase the example grew from; cross-validation holds whole
+    #: templates out, so the score measures unseen phrasings, not memorised ones
+    template: str = ""
 
 
 @dataclass(frozen=True)
@@ -1405,11 +1408,18 @@ def _signature(rng: random.Random) -> str:
     return "\n".join(lines)
 
 
-def _email_body(bank: PhraseBank, rng: random.Random) -> str:
+def _pick(options: tuple[str, ...], rng: random.Random, tag: str) -> tuple[str, str]:
+    """A random option and its template id (same RNG draw as ``rng.choice``)."""
+    index = rng.randrange(len(options))
+    return options[index], f"{tag}{index}"
+
+
+def _email_body(bank: PhraseBank, rng: random.Random) -> tuple[str, str]:
     parts: list[str] = []
     if rng.random() < 0.75:
         parts.append(_fill(rng.choice(GREETINGS), rng) + ",")
-    sentences = [_fill(rng.choice(bank.problems), rng)]
+    problem, template = _pick(bank.problems, rng, "problem")
+    sentences = [_fill(problem, rng)]
     for _ in range(rng.choice((0, 1, 1, 2))):
         if bank.details:
             sentences.append(_fill(rng.choice(bank.details), rng))
@@ -1423,7 +1433,7 @@ def _email_body(bank: PhraseBank, rng: random.Random) -> str:
         parts.append("Sent from my iPhone")
     if rng.random() < 0.2:
         parts.append(rng.choice(DISCLAIMERS))
-    return "\n\n".join(parts)
+    return "\n\n".join(parts), template
 
 
 def _wrap_thread(body: str, subject: str, rng: random.Random) -> tuple[str, str]:
@@ -1462,10 +1472,11 @@ def _html(body: str) -> str:
     )
 
 
-def _portal(bank: PhraseBank, rng: random.Random) -> tuple[str, str]:
+def _portal(bank: PhraseBank, rng: random.Random) -> tuple[str, str, str]:
     summary = _fill(rng.choice(bank.subjects), rng)
+    problem, template = _pick(bank.problems, rng, "problem")
     description = " ".join(
-        [_fill(rng.choice(bank.problems), rng)]
+        [_fill(problem, rng)]
         + [_fill(d, rng) for d in rng.sample(bank.details, k=min(len(bank.details), rng.randrange(2)))]
     )
     body = (
@@ -1473,33 +1484,37 @@ def _portal(bank: PhraseBank, rng: random.Random) -> tuple[str, str]:
         f"Description: {description}\nRequested by: {_fill('{name}', rng)}\n"
         f"Impact: {rng.choice(('Just me', 'My team', 'Whole office', 'Single user'))}"
     )
-    return f"[Portal] {summary}", body
+    return f"[Portal] {summary}", body, template
 
 
 def _example(intent: str, rng: random.Random) -> SeedExample:
     bank = BANKS[intent]
     roll = rng.random()
     if bank.alerts and roll < 0.25:
-        subject, body = (_fill(part, rng) for part in rng.choice(bank.alerts))
-        return SeedExample(subject=subject, body=body, intent=intent, channel="alert")
+        index = rng.randrange(len(bank.alerts))
+        subject, body = (_fill(part, rng) for part in bank.alerts[index])
+        return SeedExample(subject=subject, body=body, intent=intent, channel="alert", template=f"alert{index}")
     if roll < 0.4:
-        subject, body = _portal(bank, rng)
-        return SeedExample(subject=subject, body=body, intent=intent, channel="portal")
+        subject, body, template = _portal(bank, rng)
+        return SeedExample(subject=subject, body=body, intent=intent, channel="portal", template=template)
     if roll < 0.46 and intent in FOREIGN_PROBLEMS:
+        greeting = rng.choice(FOREIGN_GREETINGS)
+        foreign, template = _pick(FOREIGN_PROBLEMS[intent], rng, "foreign")
         body = "\n\n".join(
             [
-                rng.choice(FOREIGN_GREETINGS) + ",",
-                _fill(rng.choice(FOREIGN_PROBLEMS[intent]), rng),
+                greeting + ",",
+                _fill(foreign, rng),
                 rng.choice(FOREIGN_CLOSINGS) + "\n" + _fill("{name}", rng),
             ]
         )
         subject = _fill(rng.choice(FOREIGN_PROBLEMS[intent]), rng).split(",")[0][:60]
-        return SeedExample(subject=subject, body=body, intent=intent, channel="email")
+        return SeedExample(subject=subject, body=body, intent=intent, channel="email", template=template)
     if roll < 0.5 and bank.chats:
-        text = _fill(rng.choice(bank.chats), rng)
-        return SeedExample(subject="", body=add_typos(text, rng), intent=intent, channel="chat")
+        chat, template = _pick(bank.chats, rng, "chat")
+        text = _fill(chat, rng)
+        return SeedExample(subject="", body=add_typos(text, rng), intent=intent, channel="chat", template=template)
     subject = rng.choice(URGENCY_WORDS) + _fill(rng.choice(bank.subjects), rng)
-    body = _email_body(bank, rng)
+    body, template = _email_body(bank, rng)
     if rng.random() < 0.3:
         body = add_typos(body, rng)
     if rng.random() < 0.1:
@@ -1510,7 +1525,7 @@ def _example(intent: str, rng: random.Random) -> SeedExample:
         body = _html(body)
     if rng.random() < 0.05:
         subject = rng.choice(("Help", "Issue", "Problem", "Support request", "IT help", ""))
-    return SeedExample(subject=subject, body=body, intent=intent, channel="email")
+    return SeedExample(subject=subject, body=body, intent=intent, channel="email", template=template)
 
 
 def generate(per_intent: int = DEFAULT_PER_INTENT, seed: int = SEED) -> list[SeedExample]:
