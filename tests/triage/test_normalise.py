@@ -31,9 +31,7 @@ On Mon, 3 Jun 2024 at 09:12, Helpdesk <help@msp.example> wrote:
 
 
 def test_reply_keeps_only_the_senders_request() -> None:
-    assert clean_body(REPLY) == (
-        "Hi team,\n\nMy laptop will not connect to the VPN since this morning. Error 809."
-    )
+    assert clean_body(REPLY) == ("Hi team,\n\nMy laptop will not connect to the VPN since this morning. Error 809.")
 
 
 def test_outlook_reply_header_is_cut() -> None:
@@ -43,9 +41,7 @@ def test_outlook_reply_header_is_cut() -> None:
         "From: Helpdesk <help@msp.example>\nSent: 04 June 2024 08:15\nTo: Anna\n"
         "Subject: RE: scanner\n\nHave you tried restarting it?"
     )
-    assert clean_body(body) == (
-        "The scanner still does not send to email, I tried again this morning."
-    )
+    assert clean_body(body) == ("The scanner still does not send to email, I tried again this morning.")
 
 
 def test_bare_forward_keeps_the_forwarded_request() -> None:
@@ -57,15 +53,14 @@ def test_bare_forward_keeps_the_forwarded_request() -> None:
 
 
 def test_signatures_and_device_footers_are_removed() -> None:
-    assert clean_body("Outlook keeps crashing.\n\nSent from my iPhone") == (
-        "Outlook keeps crashing."
-    )
-    assert clean_body("Disk is full.\n--\nPriya Patel\nFinance Director\n+44 161 555 0199") == (
-        "Disk is full."
-    )
-    assert clean_body("Mein Drucker druckt nicht.\n\nMit freundlichen Grüßen\nAnna") == (
-        "Mein Drucker druckt nicht."
-    )
+    assert clean_body("Outlook keeps crashing.\n\nSent from my iPhone") == ("Outlook keeps crashing.")
+    assert clean_body("Disk is full.\n--\nPriya Patel\nFinance Director\n+44 161 555 0199") == ("Disk is full.")
+    assert clean_body("Mein Drucker druckt nicht.\n\nMit freundlichen Grüßen\nAnna") == ("Mein Drucker druckt nicht.")
+
+
+def test_contact_lines_go_but_an_ip_address_stays() -> None:
+    body = "Host unreachable:\n10.0.12.254\n+44 20 7946 0000\nwww.example.com\nbob@example.com"
+    assert clean_body(body) == "Host unreachable:\n10.0.12.254"
 
 
 def test_a_message_that_is_only_a_signoff_is_not_emptied() -> None:

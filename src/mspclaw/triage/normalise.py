@@ -17,9 +17,7 @@ _HTML_TAG = re.compile(r"<\s*/?\s*[a-zA-Z!][^<>]*>")
 _HTML_DROP_BLOCKS = re.compile(
     r"<\s*(style|script|head|title)\b[^>]*>.*?<\s*/\s*\1\s*>|<!--.*?-->", re.IGNORECASE | re.DOTALL
 )
-_HTML_LINE_BREAKS = re.compile(
-    r"<\s*(br|/p|/div|/tr|li|/li|/h[1-6]|/blockquote|/table|hr)\b[^>]*>", re.IGNORECASE
-)
+_HTML_LINE_BREAKS = re.compile(r"<\s*(br|/p|/div|/tr|li|/li|/h[1-6]|/blockquote|/table|hr)\b[^>]*>", re.IGNORECASE)
 
 
 def looks_like_html(text: str) -> bool:
@@ -63,9 +61,7 @@ _HEADER_FIELD = re.compile(
     re.IGNORECASE,
 )
 _FROM_FIELD = re.compile(r"^\s*\*?(from|von|de|van|da)\s*\*?\s*:", re.IGNORECASE)
-_SENT_FIELD = re.compile(
-    r"^\s*\*?(sent|gesendet|envoyé|enviado|verzonden|inviato|date|datum)\s*\*?\s*:", re.IGNORECASE
-)
+_SENT_FIELD = re.compile(r"^\s*\*?(sent|gesendet|envoyé|enviado|verzonden|inviato|date|datum)\s*\*?\s*:", re.IGNORECASE)
 _QUOTED_LINE = re.compile(r"^\s*>")
 
 #: a reply shorter than this ("see below", "FYI") is kept together with what it forwards
@@ -130,7 +126,10 @@ _DEVICE_SIGNATURE = re.compile(
 )
 _CONTACT_LINE = re.compile(
     r"^\s*(?:(?:tel|phone|ph|mob|mobile|cell|m|t|f|fax|direct|office|dd|switchboard)\.?\s*[:.]?\s*"
-    r"\+?[\d(][\d\s()./-]{5,}|\+?\d[\d\s()./-]{8,}|(?:www\.|https?://)\S+|[\w.+-]+@[\w-]+\.[\w.]+)\s*$",
+    r"\+?[\d(][\d\s()./-]{5,}"
+    # a bare phone number; no dots, so an IP address on its own line (alerts) survives
+    r"|\+?\d[\d\s()/-]{8,}"
+    r"|(?:www\.|https?://)\S+|[\w.+-]+@[\w-]+\.[\w.]+)\s*$",
     re.IGNORECASE,
 )
 _DISCLAIMER = re.compile(
@@ -179,9 +178,7 @@ def strip_signature(text: str) -> str:
 
 _SPACES = re.compile(r"[ \t\r\f\v\xa0]+")
 _BLANK_RUNS = re.compile(r"\n{3,}")
-_SUBJECT_PREFIX = re.compile(
-    r"^\s*(?:(?:re|fw|fwd|aw|wg|tr|sv|vs|rif|r|antw)\s*(?:\[\d+\])?\s*:\s*)+", re.IGNORECASE
-)
+_SUBJECT_PREFIX = re.compile(r"^\s*(?:(?:re|fw|fwd|aw|wg|tr|sv|vs|rif|r|antw)\s*(?:\[\d+\])?\s*:\s*)+", re.IGNORECASE)
 
 
 def tidy_whitespace(text: str) -> str:
