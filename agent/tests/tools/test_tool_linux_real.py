@@ -276,3 +276,22 @@ def test_cli_prints_the_outcome_and_exit_codes() -> None:
     )
     assert bad.returncode == 2
     assert json.loads(bad.stdout)["kind"] == "invalid_arguments"
+
+
+async def test_cleanup_never_touches_sockets_or_recently_read_files(tmp_path: Path) -> None:
+    import socket as socketlib
+
+    past = time.time() - 48 * 3600
+    sock_path = tmp_path / "app.sock"
+    server = socketlib.socket(socketlib.AF_UNIX)
+    server.bind(str(sock_path))
+    read_recently = tmp_path / "cache.db"
+    read_recently.write_text("x")
+    try:
+        os.utime(sock_path, (past, past))
+        os.utime(read_recently, (time.time(), past))  # old mtime, but read a moment ago
+        outcome = await run_tool("cleanup_temp", {"paths": [str(tmp_path)], "older_than_hours": 24})
+        assert outcome.ok and outcome.output["files_deleted"] == 0
+        assert sock_path.exists() and read_recently.exists()
+    finally:
+        server.close()

@@ -108,7 +108,12 @@ def _clean(root: Path, cutoff: float, dry_run: bool) -> dict[str, Any]:
             full = os.path.join(dirpath, name)
             try:
                 st = os.lstat(full)
-                if st.st_mtime > cutoff:
+                if not (stat.S_ISREG(st.st_mode) or stat.S_ISLNK(st.st_mode)):
+                    continue  # sockets, pipes, devices belong to running programs: never touch
+                # a regular file read recently is still in use; a symlink's atime moves
+                # whenever anything resolves it (our own walk included), so only its mtime counts
+                last_used = st.st_mtime if stat.S_ISLNK(st.st_mode) else max(st.st_mtime, st.st_atime)
+                if last_used > cutoff:
                     continue
                 if not dry_run:
                     os.unlink(full)  # a symlink is removed itself, its target is untouched
