@@ -19,7 +19,7 @@ from mspclaw.triage.classifier import (
     version_for,
 )
 from mspclaw.triage.normalise import normalise_ticket
-from mspclaw.triage.seed_corpus import CORPUS_PATH, generate, load_corpus
+from mspclaw.triage.seed_corpus import CORPUS_PATH, generate, holdout_examples, load_corpus
 from mspclaw.triage.taxonomy import INTENT_IDS, merge_intents, validate_intent_id
 
 OBVIOUS = {
@@ -190,17 +190,20 @@ def test_llm_answer_is_combined_with_the_offline_prediction() -> None:
     assert agree.model_version == f"{offline.model_version}+gpt-x"
     # Two confident answers that disagree give 'unsure' (with both as candidates), not a guess.
     printer = default_model().predict("printer on 2nd floor is offline")
-    doubt = combine_with_llm(
-        printer, LLMIntentAnswer(intent="wifi", confidence=0.9), allowed_intents=ids
-    )
+    doubt = combine_with_llm(printer, LLMIntentAnswer(intent="wifi", confidence=0.9), allowed_intents=ids)
     assert doubt.intent == "unsure" and doubt.confidence < printer.confidence - 0.4
     assert {c.intent for c in doubt.candidates} >= {"printer", "wifi"}
     # A hesitant LLM does not overturn a confident offline answer.
-    hesitant = combine_with_llm(
-        printer, LLMIntentAnswer(intent="wifi", confidence=0.3), allowed_intents=ids
-    )
+    hesitant = combine_with_llm(printer, LLMIntentAnswer(intent="wifi", confidence=0.3), allowed_intents=ids)
     assert hesitant.intent == "printer"
     # An intent outside the taxonomy is ignored rather than trusted.
     made_up = LLMIntentAnswer(intent="coffee_machine", confidence=1.0)
     assert combine_with_llm(printer, made_up, allowed_intents=ids) == printer
     assert combine_with_llm(printer, None, allowed_intents=ids) == printer
+
+
+def test_hand_written_holdout_is_never_trained_on() -> None:
+    corpus_text = "\n".join(f"{e.subject}\n{e.body}".lower() for e in load_corpus(CORPUS_PATH))
+    for example in holdout_examples():
+        assert example.body.lower() not in corpus_text
+    assert {e.intent for e in holdout_examples()} == set(INTENT_IDS)

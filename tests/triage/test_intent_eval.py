@@ -33,6 +33,8 @@ def test_seed_cross_validation_reports_scores_on_a_sample() -> None:
     assert 0.5 < report["model"]["macro_f1"] <= 1.0
     assert report["latency_ms_p99"] >= report["latency_ms_p50"] > 0
     assert report["model_size_bytes"] > 0
+    assert report["holdout_size"] >= 3 * 17  # hand-written, never trained on
+    assert report["holdout"]["accuracy"] >= 0.8
     calibration = report["calibration"]
     assert 0.0 <= calibration["expected_calibration_error"] < 0.2
     assert 0.0 < calibration["coverage"] <= 1.0

@@ -1563,3 +1563,70 @@ def load_corpus(path: Path = CORPUS_PATH) -> list[SeedExample]:
     """The shipped seed corpus (as written by :func:`write_corpus`)."""
     with gzip.open(path, "rt", encoding="utf-8") as handle:
         return [SeedExample.model_validate_json(line) for line in handle if line.strip()]
+
+
+#: Hand-written tickets kept apart from the phrase banks (never trained on): a small check of
+#: how the shipped model handles wording that no template produced. (subject, body, intent)
+HOLDOUT: tuple[tuple[str, str, str], ...] = (
+    ("Cannot login", "It says my password is wrong but I'm sure it's right. Can you reset it?", "password_reset"),
+    ("", "pls send me a new temp password, I'm stuck at the login screen", "password_reset"),
+    ("Password", "Got a message saying my password expires in 1 day, how do I change it?", "password_reset"),
+    ("Locked", "it says my account has been locked, please help", "account_lockout"),
+    ("", "Keep getting 'account locked' on the remote desktop every morning", "account_lockout"),
+    ("Unlock user", "Can you unlock Jenny's login? She tried too many times.", "account_lockout"),
+    ("Authenticator", "I'm not getting the push notification on my phone to approve the login", "mfa"),
+    ("", "Swapped my phone over the weekend, now I can't do the two-step verification", "mfa"),
+    ("Verification codes", "The six digit codes from the app don't work anymore", "mfa"),
+    ("Scan to folder", "The scanner no longer saves to the network folder", "printer"),
+    ("", "Copier in accounts shows a jam but there's no paper stuck", "printer"),
+    ("Printing", "Everything I print comes out faded", "printer"),
+    ("Remote", "Cannot connect to the office network from home using GlobalProtect", "vpn"),
+    ("", "The VPN says connected but I can't open any of the company drives", "vpn"),
+    ("Working from home", "Remote connection to the office keeps timing out", "vpn"),
+    ("wireless", "laptop keeps disconnecting from the wireless", "wifi"),
+    ("", "Visitors in the boardroom can't get onto the guest network", "wifi"),
+    ("Internet", "Internet is down in the whole office, wifi shows no internet!", "wifi"),
+    ("Calendar", "My outlook calendar is not showing shared calendars anymore", "email"),
+    ("", "Customers say my emails bounce back as undeliverable", "email"),
+    ("Inbox", "I haven't had a single email since 9am, is the mail server down?", "email"),
+    ("Storage", "My laptop is running out of storage, only 2GB left", "disk_space"),
+    ("Server alert", "Disk C: on SRV-FS01 at 95%", "disk_space"),
+    ("", "Can't save my file, Windows says there isn't enough space on the drive", "disk_space"),
+    ("Slow", "Excel takes forever to open files and the whole pc lags", "slow_computer"),
+    ("", "My machine is crawling, it takes minutes to open a browser", "slow_computer"),
+    ("Freezing", "PC freezes several times an hour and I have to wait", "slow_computer"),
+    ("Adobe", "Need adobe reader installed pls", "software_install"),
+    ("", "Could we get Zoom put on the meeting room PC?", "software_install"),
+    ("Licence", "Visio asks for a licence key when I open it", "software_install"),
+    (
+        "Joiner",
+        "Hi, Maria Lopez starts as an accountant next Monday. Please set her up with a "
+        "laptop, email and access to Sage.",
+        "onboarding",
+    ),
+    ("", "We've hired a new receptionist starting on the 3rd, she'll need a login", "onboarding"),
+    ("New hire", "Can you get an account ready for our new apprentice before Monday?", "onboarding"),
+    ("Please disable", "Please disable Mark Jones' account, he no longer works here", "offboarding"),
+    ("", "Kate's last day is Friday; forward her mail to me and remove her licence", "offboarding"),
+    ("Leaver", "Steve has resigned, please block his access from 5pm", "offboarding"),
+    ("Access", "Please give John edit rights to the Marketing SharePoint", "access_request"),
+    ("", "I can't open the Board folder, it says I don't have permission", "access_request"),
+    ("Permissions", "Could the new project team get write access to the Tenders drive?", "access_request"),
+    ("Keyboard", "A few keys on my keyboard stopped working", "hardware"),
+    ("", "The laptop charger is frayed and it won't charge anymore", "hardware"),
+    ("Monitor", "One of my screens shows no signal", "hardware"),
+    ("Veeam", "Job Daily backup failed for VM SQL01", "backup"),
+    ("", "I saved over last week's price list, can you get the old one back?", "backup"),
+    ("Recover", "Folder 'Contracts 2023' vanished from the S drive, can it be restored?", "backup"),
+    ("Phish", "Got an email from our CEO asking me to buy gift cards, is this legit?", "security_alert"),
+    ("", "Defender popped up saying it found malware on my laptop", "security_alert"),
+    ("Weird login", "Microsoft says someone signed into my account from Brazil", "security_alert"),
+    ("Invoice", "Can you resend last month's invoice to accounts?", "other"),
+    ("", "Please can you call me back about the office move", "other"),
+    ("Phones", "Our desk phones show 'no service' this morning", "other"),
+)
+
+
+def holdout_examples() -> list[SeedExample]:
+    """The hand-written holdout as examples (channel 'holdout')."""
+    return [SeedExample(subject=s, body=b, intent=i, channel="holdout", template="holdout") for s, b, i in HOLDOUT]
