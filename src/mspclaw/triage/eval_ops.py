@@ -85,6 +85,7 @@ class ScenarioScore(BaseModel):
     phases: list[PhaseScore]
     event_alerts: int
     event_alerts_in_raised: int
+    raised_with_attack: int
 
     @property
     def raised_per_day(self) -> float:
@@ -124,9 +125,7 @@ def load_ait(path: Path, sample: int | None = None) -> list[LabelledAlert]:
             time=datetime.fromtimestamp(epoch, tz=UTC),
             message=row["name"],
         )
-        alerts.append(
-            LabelledAlert(event=event, phase=row["time_label"], event_label=row["event_label"])
-        )
+        alerts.append(LabelledAlert(event=event, phase=row["time_label"], event_label=row["event_label"]))
     return alerts
 
 
@@ -182,9 +181,7 @@ def replay(alerts: list[LabelledAlert], config: NoiseConfig | None = None) -> _M
     return seen
 
 
-def score_scenario(
-    name: str, alerts: list[LabelledAlert], config: NoiseConfig | None = None
-) -> ScenarioScore:
+def score_scenario(name: str, alerts: list[LabelledAlert], config: NoiseConfig | None = None) -> ScenarioScore:
     """Replay one scenario and score it against its labels."""
     config = config or NoiseConfig()
     seen = replay(alerts, config)
@@ -217,6 +214,11 @@ def score_scenario(
         for phase, members in sorted(by_phase.items())
     ]
     event_ids = [a.event.id for a in alerts if a.event_label != NO_EVENT_LABEL]
+    attack_roots = {
+        seen.root(seen.alert_incident[i])
+        for i in event_ids
+        if i in seen.alert_incident and seen.root(seen.alert_incident[i]) in raised_roots
+    }
     span = (alerts[-1].event.time - alerts[0].event.time) if alerts else timedelta(0)
     return ScenarioScore(
         scenario=name,
@@ -228,6 +230,7 @@ def score_scenario(
         phases=phases,
         event_alerts=len(event_ids),
         event_alerts_in_raised=sum(i in in_raised for i in event_ids),
+        raised_with_attack=len(attack_roots),
     )
 
 
@@ -241,11 +244,13 @@ def evaluate_alerts(
     for name in names:
         path = folder / f"{name}_alerts.txt"
         if not path.exists():
-            raise DatasetMissing(
-                f"scenario {name!r} not found at {path}; choose one of: {', '.join(AIT_SCENARIOS)}"
-            )
+            raise DatasetMissing(f"scenario {name!r} not found at {path}; choose one of: {', '.join(AIT_SCENARIOS)}")
         scores.append(score_scenario(name, load_ait(path, sample)))
     return scores
+
+
+def _share(hits: int, total: int) -> str:
+    return f"{hits / total:.0%} ({hits}/{total})" if total else "n/a (no phase)"
 
 
 def _print_alert_scores(scores: list[ScenarioScore]) -> None:
@@ -255,25 +260,30 @@ def _print_alert_scores(scores: list[ScenarioScore]) -> None:
         "alerts in",
         "incidents",
         "raised",
+        "raised w/ attack",
         "raised/day",
         "naive",
         "raised/naive",
         "phase recall",
         "strict recall",
-        "attack-event alerts in raised",
+        "attack alerts in raised",
     ):
-        summary.add_column(column, justify="right" if column != "scenario" else "left")
+        if column == "scenario":
+            summary.add_column(column, no_wrap=True)
+        else:
+            summary.add_column(column, justify="right")
     for s in scores:
         summary.add_row(
             s.scenario,
             str(s.alerts),
             str(s.incidents),
             str(s.raised),
+            str(s.raised_with_attack),
             f"{s.raised_per_day:.1f}",
             str(s.naive),
             f"{s.ratio_to_naive:.1%}",
-            f"{s.phase_recall:.0%} ({sum(p.recalled for p in s.phases)}/{len(s.phases)})",
-            f"{s.strict_recall:.0%} ({sum(p.strict for p in s.phases)}/{len(s.phases)})",
+            _share(sum(p.recalled for p in s.phases), len(s.phases)),
+            _share(sum(p.strict for p in s.phases), len(s.phases)),
             f"{s.event_alerts_in_raised}/{s.event_alerts}",
         )
     console.print(summary)
@@ -310,12 +320,8 @@ def _print_alert_scores(scores: list[ScenarioScore]) -> None:
 def alerts_command(
     dataset: Annotated[str, typer.Option(help="Dataset name (only 'ait').")] = "ait",
     data_dir: DataDirOption = None,
-    scenario: Annotated[
-        str | None, typer.Option(help="One of russellmitchell, shaw, wardbeck (default: all).")
-    ] = None,
-    sample: Annotated[
-        int | None, typer.Option(help="Replay only the first N alerts of each scenario (fast).")
-    ] = None,
+    scenario: Annotated[str | None, typer.Option(help="One of russellmitchell, shaw, wardbeck (default: all).")] = None,
+    sample: Annotated[int | None, typer.Option(help="Replay only the first N alerts of each scenario (fast).")] = None,
 ) -> None:
     """Replay AIT alert scenarios through noise reduction: incidents raised, attack-phase recall."""
     if dataset != "ait":
@@ -379,9 +385,7 @@ def split_indices(labels: list[str], sample: int | None = None) -> tuple[list[in
     y = np.asarray(labels)
     if sample is not None and sample < len(labels):
         keep = np.asarray([counts[label] >= 2 for label in labels])
-        picked, _ = train_test_split(
-            indices[keep], train_size=sample, random_state=SPLIT_SEED, stratify=None
-        )
+        picked, _ = train_test_split(indices[keep], train_size=sample, random_state=SPLIT_SEED, stratify=None)
         indices = np.sort(picked)
         counts = defaultdict(int)
         for i in indices:
@@ -414,9 +418,7 @@ def evaluate_routing(data_dir: Path | None = None, sample: int | None = None) ->
         return f"{tickets[i].subject} \n {tickets[i].body}"
 
     vectoriser = TfidfVectorizer()
-    baseline = LinearSVC().fit(
-        vectoriser.fit_transform([plain(i) for i in train]), [groups[i] for i in train]
-    )
+    baseline = LinearSVC().fit(vectoriser.fit_transform([plain(i) for i in train]), [groups[i] for i in train])
     baseline_pred = baseline.predict(vectoriser.transform([plain(i) for i in test]))
     model = train_queue_model([tickets[i] for i in train], [groups[i] for i in train])
     predicted = [p.queue for p in model.predict([tickets[i] for i in test])]
@@ -438,9 +440,7 @@ def _print_routing(report: RoutingReport) -> None:
     for score in report.scores:
         table.add_row(score.model, f"{score.accuracy:.3f}", f"{score.macro_f1:.3f}")
     stated_acc, stated_f1 = GL_STATED_BASELINE
-    table.add_row(
-        "baseline as stated in the issue (its split)", f"{stated_acc:.3f}", f"{stated_f1:.3f}"
-    )
+    table.add_row("baseline as stated in the issue (its split)", f"{stated_acc:.3f}", f"{stated_f1:.3f}")
     console.print(table)
     console.print(
         f"split: stratified {1 - TEST_SHARE:.0%}/{TEST_SHARE:.0%}, seed {SPLIT_SEED}, "
@@ -450,19 +450,13 @@ def _print_routing(report: RoutingReport) -> None:
 
 
 def routing_command(
-    dataset: Annotated[str, typer.Option(help="Dataset name (only 'gl-assignment').")] = (
-        "gl-assignment"
-    ),
+    dataset: Annotated[str, typer.Option(help="Dataset name (only 'gl-assignment').")] = ("gl-assignment"),
     data_dir: DataDirOption = None,
-    sample: Annotated[
-        int | None, typer.Option(help="Use a random subset of N tickets (fast).")
-    ] = None,
+    sample: Annotated[int | None, typer.Option(help="Use a random subset of N tickets (fast).")] = None,
 ) -> None:
     """Train and score assignment-group prediction beside a TF-IDF + LinearSVC baseline."""
     if dataset != "gl-assignment":
-        raise typer.BadParameter(
-            "only the 'gl-assignment' dataset is supported", param_hint="--dataset"
-        )
+        raise typer.BadParameter("only the 'gl-assignment' dataset is supported", param_hint="--dataset")
     try:
         report = evaluate_routing(data_dir, sample)
     except DatasetMissing as exc:
