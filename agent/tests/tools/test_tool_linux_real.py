@@ -295,3 +295,24 @@ async def test_cleanup_never_touches_sockets_or_recently_read_files(tmp_path: Pa
         assert sock_path.exists() and read_recently.exists()
     finally:
         server.close()
+
+
+async def test_a_timed_out_cleanup_stops_deleting(tmp_path: Path) -> None:
+    past = time.time() - 48 * 3600
+    for i in range(300):
+        folder = tmp_path / f"d{i:03d}"
+        folder.mkdir()
+        for j in range(20):
+            f = folder / f"f{j}"
+            f.write_bytes(b"x")
+            os.utime(f, (past, past))
+    outcome = await run_tool("cleanup_temp", {"paths": [str(tmp_path)]}, timeout=0.01)
+    assert outcome.ok is False and "timed out" in (outcome.error or "")
+    await asyncio.sleep(0.1)  # let the worker thread notice the stop flag
+    left = _count_files(tmp_path)
+    await asyncio.sleep(0.5)  # a runaway thread would keep deleting meanwhile
+    assert _count_files(tmp_path) == left > 0
+
+
+def _count_files(root: Path) -> int:
+    return sum(1 for _ in root.rglob("f*"))

@@ -10,7 +10,9 @@ import asyncio
 import os
 import stat
 import tempfile
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
 
@@ -99,12 +101,27 @@ class CleanupArgs(BaseModel):
         return checked
 
 
-def _clean(root: Path, cutoff: float, dry_run: bool) -> dict[str, Any]:
+async def _in_thread(func: Callable[..., dict[str, Any]], *args: Any) -> dict[str, Any]:
+    """Run blocking ``func(*args, stop)`` in a thread; a cancellation sets ``stop`` so the
+    thread does not go on working (deleting) after the caller was told it timed out."""
+    stop = threading.Event()
+    try:
+        return await asyncio.to_thread(func, *args, stop)
+    except asyncio.CancelledError:
+        stop.set()
+        raise
+
+
+def _clean(root: Path, cutoff: float, dry_run: bool, stop: threading.Event) -> dict[str, Any]:
     deleted = 0
     freed = 0
     errors = 0
     for dirpath, dirnames, filenames in os.walk(root, topdown=False, followlinks=False):
+        if stop.is_set():
+            break  # the call timed out or was cancelled: stop deleting now
         for name in filenames + [d for d in dirnames if os.path.islink(os.path.join(dirpath, d))]:
+            if stop.is_set():
+                break
             full = os.path.join(dirpath, name)
             try:
                 st = os.lstat(full)
@@ -136,7 +153,7 @@ async def _cleanup(args: CleanupArgs, host: Host) -> dict[str, Any]:
     results = []
     for target in targets:
         if target.is_dir():
-            results.append(await asyncio.to_thread(_clean, target, cutoff, args.dry_run))
+            results.append(await _in_thread(_clean, target, cutoff, args.dry_run))
     after = psutil.disk_usage(str(targets[0])).free if targets[0].exists() else None
     return {
         "dry_run": args.dry_run,
@@ -161,10 +178,10 @@ class DiskUsageArgs(BaseModel):
         return None if value is None else _check_absolute(value)
 
 
-def _tree_size(path: str, budget: list[int]) -> int:
+def _tree_size(path: str, budget: list[int], stop: threading.Event) -> int:
     total = 0
     stack = [path]
-    while stack and budget[0] > 0:
+    while stack and budget[0] > 0 and not stop.is_set():
         current = stack.pop()
         try:
             with os.scandir(current) as entries:
@@ -182,7 +199,7 @@ def _tree_size(path: str, budget: list[int]) -> int:
     return total
 
 
-def _breakdown(root: Path, top: int) -> dict[str, Any]:
+def _breakdown(root: Path, top: int, stop: threading.Event) -> dict[str, Any]:
     budget = [MAX_ENTRIES]
     folders: list[dict[str, Any]] = []
     files_total = 0
@@ -190,7 +207,7 @@ def _breakdown(root: Path, top: int) -> dict[str, Any]:
         for entry in entries:
             try:
                 if entry.is_dir(follow_symlinks=False):
-                    folders.append({"path": entry.path, "bytes": _tree_size(entry.path, budget)})
+                    folders.append({"path": entry.path, "bytes": _tree_size(entry.path, budget, stop)})
                 elif entry.is_file(follow_symlinks=False):
                     files_total += entry.stat(follow_symlinks=False).st_size
             except OSError:
@@ -223,7 +240,7 @@ async def _disk_usage(args: DiskUsageArgs, host: Host) -> dict[str, Any]:
             }
         )
     root_usage = psutil.disk_usage(str(root))
-    breakdown = await asyncio.to_thread(_breakdown, root, args.top)
+    breakdown = await _in_thread(_breakdown, root, args.top)
     return {
         "path": str(root),
         "free_bytes": root_usage.free,
