@@ -97,9 +97,12 @@ async def _restart(service: str, host: Host) -> dict[str, Any]:
         raise ToolUnavailable("systemd is not running (no service manager)", missing="systemd")
     await host.run_checked(argv, timeout=90)
     status = await host.run(status_argv(service, host.platform), timeout=30)
-    state = status.stdout.strip().splitlines()[-1] if status.stdout.strip() else "unknown"
     if host.platform == "macos":
-        state = "running" if status.ok and "state = running" in status.stdout else state
+        # `launchctl print` is a long report; only its state line matters
+        state = "running" if status.ok and "state = running" in status.stdout else "not running"
+    else:
+        # systemctl is-active prints e.g. "active"; Get-Service prints e.g. "Running"
+        state = status.stdout.strip().splitlines()[-1] if status.stdout.strip() else "unknown"
     return {
         "service": service,
         "native_name": ALLOWED_SERVICES[service][host.platform],
