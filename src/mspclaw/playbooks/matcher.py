@@ -8,13 +8,16 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel
 
 from mspclaw.playbooks.loader import LoadedPlaybook
 from mspclaw.playbooks.models import ClientInfo, ContactInfo, DeviceInfo, Playbook, TicketContext, TicketInfo
-from mspclaw.triage.engine import TriageResult
 from mspclaw.triage.taxonomy import UNSURE
+
+if TYPE_CHECKING:  # the engine pulls in scikit-learn; matching must stay cheap to import
+    from mspclaw.triage.engine import TriageResult
 
 INTENT_SCORE = 100
 ALERT_SCORE = 60
