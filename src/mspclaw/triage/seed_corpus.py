@@ -683,6 +683,9 @@ BANKS: dict[str, PhraseBank] = {
             "Outlook search doesn't find anything older than a month.",
             "My emails are stuck in the outbox.",
             "Can you create a distribution list for the {group} team?",
+            "Emails I send to {mailbox} never arrive.",
+            "My Outlook shows 'disconnected' at the bottom and no new mail comes in.",
+            "Attachments over 10MB get rejected when I send them.",
         ),
         details=(
             "Webmail works fine.",
@@ -699,6 +702,14 @@ BANKS: dict[str, PhraseBank] = {
             (
                 "Mailbox quota warning: {first}",
                 "Mailbox for {first} is at {pct}% of quota (49.5 GB / 50 GB).",
+            ),
+            (
+                "NDR spike: outbound mail rejected",
+                "{count} outbound messages rejected in the last hour: 550 5.7.1 SPF check failed.",
+            ),
+            (
+                "Mail flow alert - inbound delayed",
+                "Inbound messages to {mailbox} delayed more than 30 minutes (connector unhealthy).",
             ),
         ),
         chats=(
@@ -787,6 +798,8 @@ BANKS: dict[str, PhraseBank] = {
             "Task manager shows 100% CPU and I can't do anything.",
             "The whole machine freezes for a few seconds every minute.",
             "Everything is painfully slow on {host}.",
+            "It takes ages for anything to load and the spinning wheel never stops.",
+            "My {device} grinds to a halt whenever Teams is open.",
         ),
         details=(
             "I've restarted it a few times.",
@@ -807,6 +820,10 @@ BANKS: dict[str, PhraseBank] = {
             (
                 "Performance alert - {server}",
                 "Average CPU queue length on {server} is 12 (threshold 4) for the last 15 min.",
+            ),
+            (
+                "[RMM] Slow boot detected on {host}",
+                "Boot time on {host} was 11 minutes (baseline 2 minutes).",
             ),
         ),
         chats=("pc super slow", "laptop slow again", "computer frozen", "everything slow today"),
@@ -993,6 +1010,10 @@ BANKS: dict[str, PhraseBank] = {
             "We need {count} new laptops for the {group} team.",
             "The USB ports on my {device} stopped working.",
             "My headset microphone doesn't work in Teams calls.",
+            "The {peripheral} I was given is faulty, can I swap it?",
+            "Nothing happens when I press the power button on my {device}.",
+            "My {device} charger stopped working and the battery is nearly dead.",
+            "The display on my {device} has lines across it.",
         ),
         details=(
             "It's still under warranty I think.",
@@ -1017,6 +1038,22 @@ BANKS: dict[str, PhraseBank] = {
             (
                 "Temperature alert: {server}",
                 "Inlet temperature on {server} is 41°C (warning threshold 35°C). Fan 3 failed.",
+            ),
+            (
+                "UPS on battery - {site}",
+                "APC UPS at {site} switched to battery power. Battery runtime 12 minutes.",
+            ),
+            (
+                "[RMM] Device offline: {host}",
+                "Workstation {host} has not checked in for 3 days. Last user: {first}.",
+            ),
+            (
+                "Memory error on {server}",
+                "Correctable ECC memory errors exceeded threshold on DIMM B2 in {server}.",
+            ),
+            (
+                "Battery health warning - {host}",
+                "Laptop battery on {host} at 38% of design capacity. Replacement recommended.",
             ),
         ),
         chats=(
