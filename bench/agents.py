@@ -57,7 +57,7 @@ class GcPauses:
     """Records the length of every garbage-collector pass (the usual source of tail latency)."""
 
     def __init__(self) -> None:
-        self.pauses: list[float] = []
+        self.pauses: list[tuple[float, int]] = []
         self._started = 0.0
         gc.callbacks.append(self._callback)
 
@@ -65,19 +65,21 @@ class GcPauses:
         if phase == "start":
             self._started = time.perf_counter()
         else:
-            self.pauses.append((time.perf_counter() - self._started) * 1000)
+            self.pauses.append(((time.perf_counter() - self._started) * 1000, info["generation"]))
 
-    def take(self) -> dict[str, float]:
+    def take(self) -> dict[str, Any]:
         pauses, self.pauses = self.pauses, []
-        return {"gc_passes": len(pauses), "gc_max_ms": round(max(pauses, default=0.0), 1)}
+        longest = max(pauses, default=(0.0, -1))
+        return {"gc_passes": len(pauses), "gc_max_ms": round(longest[0], 1), "gc_max_gen": longest[1]}
 
 
-def tune_gc(freeze: bool) -> None:
+def tune_gc(freeze: bool, thresholds: str) -> None:
     """Move the long-lived connection objects out of the collector's way."""
     if freeze:
         from mspclaw.gateway.runtime import tune_gc_for_connections
 
-        tune_gc_for_connections()
+        t0, t1, t2 = (int(part) for part in thresholds.split(","))
+        tune_gc_for_connections(thresholds=(t0, t1, t2))
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -118,9 +120,9 @@ def run_gateway(port: int, ws_impl: str) -> None:
         return {"connections": gateway.connection_count, "rss_bytes": rss_bytes()}
 
     @app.post("/bench/run")
-    async def run(spec: dict[str, float]) -> dict[str, Any]:
+    async def run(spec: dict[str, Any]) -> dict[str, Any]:
         rate, count = spec["rate"], int(spec["count"])
-        tune_gc(bool(spec.get("freeze")))
+        tune_gc(bool(spec.get("freeze")), str(spec.get("thresholds")))
         gc_pauses.take()
         devices = gateway.connected_devices()
         latencies: list[float] = []
@@ -177,9 +179,7 @@ def run_gateway(port: int, ws_impl: str) -> None:
 # -- the swarm process ----------------------------------------------------------------
 
 
-async def simulated_agent(
-    url: str, index: int, gate: asyncio.Semaphore, connected: list[int]
-) -> None:
+async def simulated_agent(url: str, index: int, gate: asyncio.Semaphore, connected: list[int]) -> None:
     """One agent: hello, heartbeat every ~30 s, answer each dispatch at once."""
     from websockets.asyncio.client import connect
 
@@ -237,7 +237,7 @@ async def simulated_agent(
         beat.cancel()
 
 
-async def run_swarm(url: str, count: int, parallel: int, freeze: bool) -> None:
+async def run_swarm(url: str, count: int, parallel: int, freeze: bool, thresholds: str) -> None:
     gate = asyncio.Semaphore(parallel)
     connected = [0]
     tasks = [asyncio.create_task(simulated_agent(url, i, gate, connected)) for i in range(count)]
@@ -248,7 +248,7 @@ async def run_swarm(url: str, count: int, parallel: int, freeze: bool) -> None:
             print(f"SWARM-FAILED {failed[0].exception()!r}", flush=True)
             return
         await asyncio.sleep(0.2)
-    tune_gc(freeze)
+    tune_gc(freeze, thresholds)
     print(f"SWARM-CONNECTED {count} {time.perf_counter() - started:.1f}", flush=True)
     await asyncio.gather(*tasks)
 
@@ -320,13 +320,16 @@ def orchestrate(args: argparse.Namespace) -> None:
         if args.burst_rate:
             runs.append((args.burst_rate, min(args.agents, args.burst_rate * 10)))
         for rate, count in runs:
-            spec = {"rate": rate, "count": count, "freeze": args.gc_freeze}
-            report = client.post("/bench/run", json=spec).json()
+            spec = {"rate": rate, "count": count, "freeze": args.gc_freeze, "thresholds": args.gc_thresholds}
+            response = client.post("/bench/run", json=spec)
+            response.raise_for_status()
+            report = response.json()
             print(
                 f"dispatch @ {rate:>5}/s target: {report['dispatched']} sent, {report['ok']} ok, "
                 f"{report['errors']} errors, {report['per_second']}/s achieved, "
                 f"p50 {report['p50_ms']} ms, p99 {report['p99_ms']} ms, max {report['max_ms']} ms; "
-                f"gateway GC: {report['gc_passes']} passes, longest {report['gc_max_ms']} ms"
+                f"gateway GC: {report['gc_passes']} passes, longest {report['gc_max_ms']} ms "
+                f"(generation {report['gc_max_gen']})"
             )
         final = client.get("/bench/stats").json()
         print(f"connections still held:  {final['connections']}")
@@ -349,6 +352,7 @@ def main() -> None:
     s.add_argument("--agents", type=int, required=True)
     s.add_argument("--parallel", type=int, default=200)
     s.add_argument("--gc-freeze", action="store_true")
+    s.add_argument("--gc-thresholds", default="50000,20,100")
     parser.add_argument("--agents", type=int, default=500, help="simulated agents (10000: full)")
     parser.add_argument("--rate", type=float, default=200, help="dispatches per second")
     parser.add_argument("--dispatches", type=int, default=0, help="default: one per agent")
@@ -360,6 +364,7 @@ def main() -> None:
         action="store_true",
         help="gc.freeze() the connection objects and raise GC thresholds in both processes",
     )
+    parser.add_argument("--gc-thresholds", default="50000,20,100", help="with --gc-freeze")
     args = parser.parse_args()
     limit = raise_fd_limit()
     if args.role is None and args.agents + 100 > limit:
@@ -368,7 +373,7 @@ def main() -> None:
     if args.role == "gateway":
         run_gateway(args.port, args.ws)
     elif args.role == "swarm":
-        asyncio.run(run_swarm(args.url, args.agents, args.parallel, args.gc_freeze))
+        asyncio.run(run_swarm(args.url, args.agents, args.parallel, args.gc_freeze, args.gc_thresholds))
     else:
         orchestrate(args)
 

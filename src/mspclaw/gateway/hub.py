@@ -55,8 +55,12 @@ from mspclaw.gateway.routing import (
     RoutedOnline,
     RoutedResult,
 )
+from mspclaw.gateway.runtime import tune_gc_for_connections
 
 log = logging.getLogger("mspclaw.gateway")
+
+# Below this many sockets a full GC pass is short; re-freezing would cost more than it saves.
+GC_TUNING_MIN_CONNECTIONS = 1000
 
 # WebSocket close codes (4000-4999 are application-defined).
 CLOSE_UNAUTHENTICATED = 4401
@@ -217,6 +221,7 @@ class Gateway:
         hello_timeout: float = 10.0,
         max_message_bytes: int = MAX_MESSAGE_BYTES,
         max_protocol_errors: int = 50,
+        gc_refreeze_seconds: float | None = None,
     ) -> None:
         self.authenticator = authenticator
         self.router = router
@@ -226,6 +231,10 @@ class Gateway:
         self.hello_timeout = hello_timeout
         self.max_message_bytes = max_message_bytes
         self.max_protocol_errors = max_protocol_errors
+        # None leaves the garbage collector alone (tests, small installs). With thousands of
+        # sockets, set it (e.g. 900): see mspclaw.gateway.runtime for why.
+        self.gc_refreeze_seconds = gc_refreeze_seconds
+        self._gc_tuned_at = 0.0
         # Overdue after three missed heartbeats; closed as dead after six.
         self.overdue_after = timedelta(seconds=3 * heartbeat_seconds)
         self.dead_after = timedelta(seconds=6 * heartbeat_seconds)
@@ -244,6 +253,9 @@ class Gateway:
     async def start(self) -> None:
         """Subscribe to the router and start the dead-socket sweeper."""
         self._closing = False
+        if self.gc_refreeze_seconds is not None:
+            tune_gc_for_connections()
+            self._gc_tuned_at = asyncio.get_running_loop().time()
         if self.router is not None:
             await self.router.subscribe(self._on_routed)
         if self._sweeper is None:
@@ -721,3 +733,13 @@ class Gateway:
                 if conn.last_seen < cutoff:
                     self._connections.pop(conn.device_id, None)
                     self._spawn(conn.close("heartbeat_timeout", CLOSE_SILENT))
+            self._maybe_refreeze()
+
+    def _maybe_refreeze(self) -> None:
+        """Re-freeze the heap now and then so long-lived sockets stay out of GC passes."""
+        if self.gc_refreeze_seconds is None or self.connection_count < GC_TUNING_MIN_CONNECTIONS:
+            return
+        now = asyncio.get_running_loop().time()
+        if now - self._gc_tuned_at >= self.gc_refreeze_seconds:
+            tune_gc_for_connections()
+            self._gc_tuned_at = now

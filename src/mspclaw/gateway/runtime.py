@@ -14,7 +14,7 @@ import gc
 GATEWAY_GC_THRESHOLDS = (50_000, 20, 100)
 
 
-def tune_gc_for_connections(*, freeze: bool = True) -> None:
+def tune_gc_for_connections(*, freeze: bool = True, thresholds: tuple[int, int, int] = GATEWAY_GC_THRESHOLDS) -> None:
     """Collect once, move every surviving object to the permanent generation, raise thresholds.
 
     Call after start-up and again after large connection waves (e.g. from a periodic job);
@@ -26,4 +26,4 @@ def tune_gc_for_connections(*, freeze: bool = True) -> None:
     gc.collect()
     if freeze:
         gc.freeze()
-    gc.set_threshold(*GATEWAY_GC_THRESHOLDS)
+    gc.set_threshold(*thresholds)
