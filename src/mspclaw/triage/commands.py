@@ -11,17 +11,21 @@ import sys
 from collections.abc import Iterator
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, TextIO
+from typing import TYPE_CHECKING, Annotated, TextIO
 
 import typer
 from pydantic import ValidationError
 from rich.console import Console
 
 from mspclaw.errors import MSPclawError
-from mspclaw.triage.classifier import IntentClassifier, IntentModel, default_model
 from mspclaw.triage.datasets import DatasetMissing
-from mspclaw.triage.engine import TicketText, triage_many
-from mspclaw.triage.eval_intent import eval_endava, eval_seed, render_report
+
+if TYPE_CHECKING:
+    from mspclaw.triage.classifier import IntentClassifier
+    from mspclaw.triage.engine import TicketText
+
+# scikit-learn and the model load lazily inside the commands: the root CLI imports this
+# module for every invocation, and `mspclaw --help` should not pay seconds for it.
 
 #: tickets classified per vectorised call; bounds memory on huge exports
 BATCH_SIZE = 256
@@ -31,6 +35,8 @@ EXIT_BAD_LINES = 1
 
 
 def _parse_line(raw: str) -> TicketText:
+    from mspclaw.triage.engine import TicketText
+
     data = json.loads(raw)
     if not isinstance(data, dict):
         raise ValueError("expected a JSON object with 'subject' and 'body'")
@@ -62,6 +68,9 @@ def run_batch(
 
     Output keeps input order: one JSON object per non-blank input line, with ``line`` set.
     """
+    from mspclaw.triage.classifier import default_model
+    from mspclaw.triage.engine import triage_many
+
     classifier = model or default_model()
     bad = 0
     pending: list[tuple[int, TicketText]] = []
@@ -125,6 +134,8 @@ def triage_command(
     JSON is reported on stderr with its line number and gets an error object; the rest of
     the file is still triaged (exit code 1 when any line was bad).
     """
+    from mspclaw.triage.classifier import IntentModel, default_model
+
     try:
         model = IntentModel.load(model_path) if model_path is not None else default_model()
     except MSPclawError as exc:
@@ -192,6 +203,8 @@ def eval_intent_command(
     The endava split is stratified 80/20 with seed 42; the baseline column is a plain TF-IDF +
     LinearSVC run on the same split. Exit code 3 when the dataset is missing.
     """
+    from mspclaw.triage.eval_intent import eval_endava, eval_seed, render_report
+
     try:
         if dataset is IntentDataset.endava:
             report = eval_endava(data_dir, sample)
