@@ -97,9 +97,7 @@ def test_flapping_alert_is_suppressed() -> None:
 
 
 def test_maintenance_window_suppresses_alerts_in_scope() -> None:
-    window = MaintenanceWindow(
-        start=T0, end=T0 + timedelta(hours=1), site="acme-hq", host="srv-01", reason="patching"
-    )
+    window = MaintenanceWindow(start=T0, end=T0 + timedelta(hours=1), site="acme-hq", host="srv-01", reason="patching")
     reducer = NoiseReducer(quiet_config(), maintenance=[window])
     inside = reducer.ingest(alert(10, severity="critical"))
     other_host = reducer.ingest(alert(11, host="srv-02"))
@@ -114,9 +112,7 @@ def test_incident_auto_resolves_when_source_recovers() -> None:
     reducer = NoiseReducer(quiet_config())
     opened = reducer.ingest(alert(0, "service_down", message="Service Spooler stopped"))
     still = reducer.ingest(alert(1, "disk_low"))
-    one = reducer.ingest(
-        alert(5, "service_down", message="Service Spooler stopped", status="resolved")
-    )
+    one = reducer.ingest(alert(5, "service_down", message="Service Spooler stopped", status="resolved"))
     both = reducer.ingest(alert(6, "disk_low", status="resolved"))
     assert still.incident_id == opened.incident_id
     assert one.action == "resolved_signal"
@@ -199,3 +195,24 @@ def test_state_stays_bounded(steps: list[tuple[int, str, int, str]]) -> None:
     assert size["incidents"] <= config.max_open_incidents + 1
     for key in ("learnt_keys", "fingerprints", "flap_histories"):
         assert size[key] <= config.max_tracked_keys
+
+
+def test_same_alert_across_many_hosts_is_one_site_ticket() -> None:
+    reducer = warmed_up()
+    decisions = [
+        reducer.ingest(alert(130 + n * 0.5, "agent_offline", host=f"ws-{n:02d}", message="offline")) for n in range(8)
+    ]
+    # the first host going offline is news (new kind); the spread keeps the rest on its ticket
+    assert sum(d.raise_ticket for d in decisions) == 1
+    assert len({d.incident_id for d in decisions}) == 1
+
+
+def test_spread_over_hosts_raises_even_for_a_known_kind() -> None:
+    reducer = NoiseReducer(NoiseConfig(learning_period=timedelta(hours=1)))
+    for m in range(0, 120, 2):
+        # every workstation went offline while learning, but never more than two together
+        host = f"ws-{m // 10}" if m < 60 else "ws-0"
+        reducer.ingest(alert(m, "agent_offline", host=host, message="offline"))
+    burst = [reducer.ingest(alert(130 + n * 0.5, "agent_offline", host=f"ws-{n}", message="offline")) for n in range(6)]
+    raised = [d for d in burst if d.raise_ticket]
+    assert len(raised) == 1 and "on 5 hosts" in raised[0].reason

@@ -80,9 +80,7 @@ class AlertEvent(BaseModel):
 
 def fingerprint(event: AlertEvent) -> str:
     """A stable key for 'the same alert again': source, kind, place and normalised message."""
-    raw = "|".join(
-        (event.source, event.kind, event.site, event.host, normalise_message(event.message))
-    )
+    raw = "|".join((event.source, event.kind, event.site, event.host, normalise_message(event.message)))
     return hashlib.sha1(raw.encode("utf-8"), usedforsecurity=False).hexdigest()[:16]
 
 
@@ -115,6 +113,8 @@ class NoiseConfig(BaseModel):
     context_max_alerts: int = 200
     learning_period: timedelta = timedelta(hours=24)
     novelty_memory: timedelta = timedelta(days=7)
+    spread_window: timedelta = timedelta(minutes=10)
+    spread_min_hosts: int = 5
     rare_max_count: int = 30
     rare_gap: timedelta = timedelta(hours=6)
     burst_factor: float = 20.0
@@ -124,6 +124,7 @@ class NoiseConfig(BaseModel):
     raise_severity: Severity = "high"
     max_tracked_keys: int = 50_000
     max_open_incidents: int = 10_000
+    keep_closed: int = 1_000
 
 
 class Incident(BaseModel):
@@ -165,11 +166,24 @@ class OutOfOrder(InvalidInput):
 class _KeyStats:
     """What the reducer has learnt about one (site, host, kind) or (site, kind)."""
 
-    __slots__ = ("bucket_count", "bucket_start", "count", "last_seen", "rate")
+    __slots__ = (
+        "bucket_count",
+        "bucket_start",
+        "count",
+        "last_seen",
+        "max_spread",
+        "rate",
+        "spread_hosts",
+        "spread_window",
+    )
 
     def __init__(self, now: datetime) -> None:
         self.last_seen = now
         self.count = 0
+        # (site, kind) keys only: which hosts fired this kind recently, and the widest spread seen
+        self.spread_window: deque[tuple[datetime, str]] = deque()
+        self.spread_hosts: dict[str, int] = {}
+        self.max_spread = 0
         self.bucket_start = now
         self.bucket_count = 0
         self.rate = 0.0  # exponentially weighted alerts per hour
@@ -196,7 +210,7 @@ class NoiseReducer:
         self._last_fp: OrderedDict[str, tuple[datetime, UUID]] = OrderedDict()
         self._flaps: OrderedDict[str, deque[datetime]] = OrderedDict()
         self._recent: dict[str, deque[tuple[datetime, str]]] = {}
-        self.closed: deque[Incident] = deque(maxlen=self.config.max_open_incidents)
+        self.closed: deque[Incident] = deque(maxlen=self.config.keep_closed)
 
     # -- public -----------------------------------------------------------------------------
     def ingest(self, event: AlertEvent) -> Decision:
@@ -209,9 +223,7 @@ class NoiseReducer:
         if event.status == "resolved":
             return self._resolve(fp, event)
         if self._is_flapping(fp, event.time):
-            return Decision(
-                action="suppressed_flapping", reason="alert fires and resolves repeatedly"
-            )
+            return Decision(action="suppressed_flapping", reason="alert fires and resolves repeatedly")
         return self._fire(fp, event)
 
     def flush(self) -> list[Incident]:
@@ -246,8 +258,7 @@ class NoiseReducer:
     def _advance(self, now: datetime) -> None:
         if self._now is not None and now < self._now - self.reorder_tolerance:
             raise OutOfOrder(
-                f"alert at {now.isoformat()} arrived after {self._now.isoformat()}; "
-                "feed alerts in time order",
+                f"alert at {now.isoformat()} arrived after {self._now.isoformat()}; feed alerts in time order",
             )
         self._started = self._started or now
         self._now = max(now, self._now or now)
@@ -324,11 +335,7 @@ class NoiseReducer:
             if len(self._open_by_host) > cfg.max_open_incidents:
                 oldest = min(self._open_by_host.values(), key=lambda i: i.last_seen)
                 self._close(oldest)
-        elif (
-            last is not None
-            and last[1] == incident.id
-            and event.time - last[0] <= cfg.dedupe_window
-        ):
+        elif last is not None and last[1] == incident.id and event.time - last[0] <= cfg.dedupe_window:
             action = "deduplicated"
         self._remember_fp(fp, event.time, incident.id)
         self._add(incident, event, fp)
@@ -376,15 +383,15 @@ class NoiseReducer:
         learning = event.time - self._started < cfg.learning_period
         reasons: list[str] = []
         host_stats, host_new = self._stat(("host", event.site, event.host, event.kind), event.time)
-        _, site_new = self._stat(("site", event.site, event.kind), event.time)
+        site_stats, site_new = self._stat(("site", event.site, event.kind), event.time)
+        site_stats.last_seen = event.time
+        spread = self._spread(site_stats, event)
         if not learning and site_new:
             reasons.append(f"{event.kind} never seen at site {event.site}")
         elif not learning and host_new:
             reasons.append(f"{event.kind} never seen on {event.host}")
         elif (
-            not learning
-            and host_stats.count < cfg.rare_max_count
-            and event.time - host_stats.last_seen >= cfg.rare_gap
+            not learning and host_stats.count < cfg.rare_max_count and event.time - host_stats.last_seen >= cfg.rare_gap
         ):
             reasons.append(
                 f"rare {event.kind} on {event.host} ({host_stats.count} before, "
@@ -399,17 +406,30 @@ class NoiseReducer:
             host_stats.bucket_start = event.time
             host_stats.bucket_count = 0
         host_stats.bucket_count += 1
+        if spread > site_stats.max_spread:
+            if not learning and spread >= cfg.spread_min_hosts:
+                # e.g. many workstations going offline together: a site outage, not N tickets
+                reasons.append(f"{event.kind} on {spread} hosts within {cfg.spread_window}")
+            site_stats.max_spread = spread
         threshold = max(cfg.burst_min_alerts, cfg.burst_factor * host_stats.rate)
         if not learning and host_stats.bucket_count == int(threshold):
-            reasons.append(
-                f"burst of {host_stats.bucket_count} {event.kind} on {event.host} within an hour"
-            )
+            reasons.append(f"burst of {host_stats.bucket_count} {event.kind} on {event.host} within an hour")
         return reasons
 
+    def _spread(self, stats: _KeyStats, event: AlertEvent) -> int:
+        """Distinct hosts that fired this kind at this site within the spread window."""
+        window, hosts = stats.spread_window, stats.spread_hosts
+        window.append((event.time, event.host))
+        hosts[event.host] = hosts.get(event.host, 0) + 1
+        while window and (event.time - window[0][0] > self.config.spread_window or len(window) > 10_000):
+            _, old_host = window.popleft()
+            hosts[old_host] -= 1
+            if not hosts[old_host]:
+                del hosts[old_host]
+        return len(hosts)
+
     # -- worth a human ----------------------------------------------------------------------
-    def _escalate(
-        self, incident: Incident, event: AlertEvent, reasons: list[str], decision: Decision
-    ) -> None:
+    def _escalate(self, incident: Incident, event: AlertEvent, reasons: list[str], decision: Decision) -> None:
         cfg = self.config
         target = self._site_chain(incident, event.time)
         if target is not None and target.id != incident.id:
@@ -431,9 +451,7 @@ class NoiseReducer:
         # stands out; attach them so the technician sees the lead-up.
         recent = self._recent.get(event.site, deque())
         decision.attached = [
-            alert_id
-            for when, alert_id in recent
-            if event.time - when <= cfg.context_lookback and alert_id != event.id
+            alert_id for when, alert_id in recent if event.time - when <= cfg.context_lookback and alert_id != event.id
         ]
 
     def _site_chain(self, incident: Incident, now: datetime) -> Incident | None:
