@@ -69,9 +69,7 @@ class IntentClassifier(Protocol):
 
     def predict(self, text: str, *, threshold: float | None = None) -> IntentPrediction: ...
 
-    def predict_many(
-        self, texts: Sequence[str], *, threshold: float | None = None
-    ) -> list[IntentPrediction]: ...
+    def predict_many(self, texts: Sequence[str], *, threshold: float | None = None) -> list[IntentPrediction]: ...
 
 
 class ModelParams(BaseModel):
@@ -124,9 +122,7 @@ def build_pipeline(params: ModelParams | None = None) -> Pipeline:
     svm = LinearSVC(C=p.c, random_state=0)
     # ensemble=False keeps one SVM (small artefact, fast predict); calibrators are fitted on
     # cross-validated decision values, so confidences are still out-of-sample.
-    classifier = CalibratedClassifierCV(
-        svm, method="sigmoid", cv=p.calibration_folds, ensemble=False
-    )
+    classifier = CalibratedClassifierCV(svm, method="sigmoid", cv=p.calibration_folds, ensemble=False)
     return Pipeline([("features", features), ("classifier", classifier)])
 
 
@@ -164,7 +160,9 @@ class _FastScorer:
             len(pipeline.steps) == 2
             and isinstance(features, FeatureUnion)
             and not features.transformer_weights
-            and all(isinstance(t, TfidfVectorizer) for _, t in features.transformer_list)
+            and all(
+                isinstance(t, TfidfVectorizer) and t.use_idf and t.norm == "l2" for _, t in features.transformer_list
+            )
             and isinstance(classifier, CalibratedClassifierCV)
             and len(classifier.calibrated_classifiers_) == 1
         ):
@@ -190,7 +188,8 @@ class _FastScorer:
         blocks = [self._tfidf(vectoriser, texts) for vectoriser in self.vectorisers]
         decision = sum(block @ coef for block, coef in zip(blocks, self.coef_blocks, strict=True))
         decision = np.asarray(decision) + self.intercept
-        proba = 1.0 / (1.0 + np.exp(self.a * decision + self.b))
+        # sklearn's sigmoid calibration 1 / (1 + exp(a*d + b)), written overflow-free.
+        proba = np.exp(-np.logaddexp(0.0, self.a * decision + self.b))
         total = proba.sum(axis=1, keepdims=True)
         uniform = np.full_like(proba, 1.0 / proba.shape[1])
         return np.asarray(np.divide(proba, total, out=uniform, where=total != 0))
@@ -206,8 +205,8 @@ class _FastScorer:
             data += 1.0
         data *= vectoriser.idf_[counts.indices]
         row_lengths = np.diff(counts.indptr)
-        cumulative = np.concatenate(([0.0], np.cumsum(data * data)))
-        norms = np.sqrt(cumulative[counts.indptr[1:]] - cumulative[counts.indptr[:-1]])
+        rows = np.repeat(np.arange(len(row_lengths)), row_lengths)
+        norms = np.sqrt(np.bincount(rows, weights=data * data, minlength=len(row_lengths)))
         norms[norms == 0.0] = 1.0
         data /= np.repeat(norms, row_lengths)
         counts.data = data
@@ -264,9 +263,7 @@ class IntentModel:
         """Classify one (normalised) text; ``unsure`` when confidence < threshold."""
         return self.predict_many([text], threshold=threshold)[0]
 
-    def predict_many(
-        self, texts: Sequence[str], *, threshold: float | None = None
-    ) -> list[IntentPrediction]:
+    def predict_many(self, texts: Sequence[str], *, threshold: float | None = None) -> list[IntentPrediction]:
         """Classify many texts in one vectorised pass (what batch triage uses)."""
         cutoff = self.threshold if threshold is None else threshold
         if not 0.0 <= cutoff <= 1.0:
@@ -278,10 +275,7 @@ class IntentModel:
         results: list[IntentPrediction] = []
         for row in probabilities:
             order = np.argsort(-row, kind="stable")[:k]
-            candidates = [
-                IntentCandidate(intent=self.intents[i], probability=round(float(row[i]), 4))
-                for i in order
-            ]
+            candidates = [IntentCandidate(intent=self.intents[i], probability=round(float(row[i]), 4)) for i in order]
             best = candidates[0]
             results.append(
                 IntentPrediction(
@@ -434,9 +428,7 @@ def combine_with_llm(
     offline_dist = {c.intent: c.probability for c in offline.candidates}
     rest = sum(p for i, p in offline_dist.items() if i != llm.intent)
     llm_dist = {
-        i: (p / rest) * (1.0 - llm.confidence) if rest else 0.0
-        for i, p in offline_dist.items()
-        if i != llm.intent
+        i: (p / rest) * (1.0 - llm.confidence) if rest else 0.0 for i, p in offline_dist.items() if i != llm.intent
     }
     llm_dist[llm.intent] = llm.confidence
     mixed = {
