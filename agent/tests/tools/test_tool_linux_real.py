@@ -73,13 +73,17 @@ async def test_top_processes_finds_a_busy_child() -> None:
     busy = await asyncio.create_subprocess_exec(sys.executable, "-c", "while True: pass")
     try:
         await asyncio.sleep(0.3)
-        outcome = await run_tool("top_processes", {"limit": 5, "sort_by": "cpu"})
+        outcome = await run_tool("top_processes", {"limit": 50, "sort_by": "cpu"})
     finally:
         busy.kill()
         await busy.wait()
     assert outcome.ok
-    assert len(outcome.output["processes"]) == 5
-    assert busy.pid in [p["pid"] for p in outcome.output["processes"]]
+    rows = outcome.output["processes"]
+    assert len(rows) == min(50, outcome.output["process_count"])
+    cpu = [p["cpu_percent"] for p in rows]
+    assert cpu == sorted(cpu, reverse=True)
+    # on a loaded CI box the spinner may not be first, but it is among the busy ones
+    assert busy.pid in [p["pid"] for p in rows if p["cpu_percent"] > 0]
 
 
 async def test_top_processes_by_memory_is_sorted() -> None:
@@ -308,7 +312,7 @@ async def test_a_timed_out_cleanup_stops_deleting(tmp_path: Path) -> None:
             os.utime(f, (past, past))
     outcome = await run_tool("cleanup_temp", {"paths": [str(tmp_path)]}, timeout=0.01)
     assert outcome.ok is False and "timed out" in (outcome.error or "")
-    await asyncio.sleep(0.1)  # let the worker thread notice the stop flag
+    await asyncio.sleep(0.3)  # let the worker thread notice the stop flag (even on a busy box)
     left = _count_files(tmp_path)
     await asyncio.sleep(0.5)  # a runaway thread would keep deleting meanwhile
     assert _count_files(tmp_path) == left > 0
