@@ -304,6 +304,7 @@ class ResilientClient:
             retry_safe = True
         started = time.monotonic()
         attempt = 0
+        throttled_attempts = 0
         while True:
             attempt += 1
             await self.budget.acquire()
@@ -351,7 +352,10 @@ class ResilientClient:
                     self.metrics.throttles += 1
                     hinted = parse_retry_after(response.headers.get("Retry-After"))
                     delay = max(hinted or 0.0, self.retry.backoff(attempt))
-                    if self._out_of_budget(started, attempt, delay):
+                    throttled_attempts += 1
+                    # A throttle is the vendor pacing us, not a failure: only the total
+                    # retry time bounds it, and it does not use up the failure attempts.
+                    if self._out_of_budget(started, attempt - throttled_attempts, delay):
                         raise RateLimited(
                             f"{self._host()} kept throttling for "
                             f"{time.monotonic() - started:.0f}s ({attempt} attempts)",
@@ -376,7 +380,7 @@ class ResilientClient:
                         self.metrics.errors += 1
                         raise self._error(response)
                     return response
-            if self._out_of_budget(started, attempt, delay):
+            if self._out_of_budget(started, attempt - throttled_attempts, delay):
                 raise VendorError(
                     f"{method} {self._path(url)} still failing after {attempt} attempts ({reason})",
                 )
@@ -406,9 +410,9 @@ class ResilientClient:
                 self.metrics.retries += 1
                 await asyncio.sleep(self.retry.backoff(attempt))
 
-    def _out_of_budget(self, started: float, attempt: int, delay: float) -> bool:
+    def _out_of_budget(self, started: float, failures: int, delay: float) -> bool:
         elapsed = time.monotonic() - started
-        return attempt >= self.retry.max_attempts or elapsed + delay > self.retry.max_total
+        return failures >= self.retry.max_attempts or elapsed + delay > self.retry.max_total
 
     def _follow_ratelimit_headers(self, response: httpx.Response) -> None:
         remaining = response.headers.get("X-RateLimit-Remaining")

@@ -147,6 +147,20 @@ class SyncCursor(BaseModel):
             return None
         return self.updated_since - timedelta(seconds=overlap_seconds)
 
+    def after_walk(self, watermark: datetime | None, walk_started_at: datetime) -> SyncCursor:
+        """The cursor to store once a walk (all pages from one ``since``) completed.
+
+        It is the newest change seen, but never later than when the walk began: in an
+        id-ordered walk (ConnectWise) a ticket edited mid-walk may already be behind us,
+        and starting the next window before the walk began re-reads it.
+        """
+        if watermark is None:
+            return self
+        newest = min(watermark, walk_started_at).astimezone(UTC)
+        if self.updated_since and newest <= self.updated_since:
+            return self
+        return SyncCursor(updated_since=newest)
+
     def advanced(self, page: Page[Ticket]) -> SyncCursor:
         """The cursor after a page was stored: it only ever moves forward."""
         newest = page.watermark or max((t.updated_at for t in page.items), default=None)

@@ -4,7 +4,8 @@ alerts, script runs) onto the connector protocol. No webhooks: SuperOps has no s
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
@@ -167,12 +168,20 @@ class SuperOpsConnector(Connector):
     async def list_tickets(self, since: datetime | None, cursor: str | None) -> Page[Ticket]:
         """Tickets changed after ``since``, oldest change first, 100 per page.
 
+        Paging is by time (keyset), not page number: each next page asks for changes after
+        the last one seen (minus 1 ms, so same-time tickets are re-read, never skipped). A
+        ticket edited during the walk moves to the end and is read there; page-number
+        paging would shift every later page by one and skip a ticket. Only when a whole
+        page shares one timestamp does the walk fall back to the next page number.
+
         Unconfirmed (reference marks it ``?``): the ``updatedTime``/``after`` condition with
         an ``updatedTime ASC`` sort; the attribute and operator are documented, the pairing
         is not. Results are therefore also filtered client-side, so a server that ignored
         the condition would cost requests, not correctness.
         """
-        page = int(cursor or 1)
+        state = json.loads(cursor) if cursor else {}
+        after = parse_vendor_time(state["after"]) if state.get("after") else since
+        page = int(state.get("page") or 1)
         info: dict[str, Any] = {
             "page": page,
             "pageSize": self.page_size,
@@ -181,11 +190,11 @@ class SuperOpsConnector(Connector):
                 {"attribute": "ticketId", "order": "ASC"},
             ],
         }
-        if since is not None:
+        if after is not None:
             info["condition"] = {
                 "attribute": "updatedTime",
                 "operator": "after",
-                "value": so_time(since),
+                "value": so_time(after),
             }
         data = await self._gql(
             f"query($i: ListInfoInput!){{ getTicketList(input: $i){{ tickets {{ {TICKET_FIELDS}"
@@ -194,12 +203,27 @@ class SuperOpsConnector(Connector):
         )
         block = data.get("getTicketList") or {}
         tickets = [self._ticket(r) for r in block.get("tickets") or []]
+        next_cursor: str | None = None
+        if tickets and (block.get("listInfo") or {}).get("hasMore"):
+            first, last = tickets[0].updated_at, tickets[-1].updated_at
+            if last > first:
+                boundary = last - timedelta(milliseconds=1)
+                seen = [t.external_id for t in tickets if t.updated_at == last]
+                next_cursor = json.dumps({"after": so_time(boundary), "page": 1, "seen": seen})
+            else:
+                next_cursor = json.dumps({**state, "page": page + 1})
+        # Tickets re-read at the boundary were returned by the previous page already.
+        seen_before = set(state.get("seen") or [])
+        tickets = [
+            t
+            for t in tickets
+            if not (t.external_id in seen_before and after and t.updated_at <= after + timedelta(milliseconds=1))
+        ]
         if since is not None:
             tickets = [t for t in tickets if t.updated_at > since]
         watermark = max((t.updated_at for t in tickets), default=None)
         kept = [t for t in tickets if self.mappings.queue_allowed(t.queue)]
-        more = bool((block.get("listInfo") or {}).get("hasMore"))
-        return Page(items=kept, next_cursor=str(page + 1) if more else None, watermark=watermark)
+        return Page(items=kept, next_cursor=next_cursor, watermark=watermark)
 
     async def get_ticket(self, external_id: str) -> Ticket:
         """One ticket, with its description (the first ``DESCRIPTION`` conversation item)."""

@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 import graphql
 from fastapi import FastAPI, HTTPException, Request, Response
 from fastapi.responses import JSONResponse
+from starlette.requests import ClientDisconnect
 
 from mspclaw.connectors.simulator import Simulator, TicketChange, make_seed
 
@@ -366,6 +367,8 @@ class SuperOpsSimulator(Simulator):
             limited = request.headers["authorization"][7:] == self.limited_token
             try:
                 payload = await request.json()
+            except ClientDisconnect:
+                return Response(status_code=499)  # the client gave up (timeout fault)
             except ValueError:
                 return JSONResponse({"errors": [{"message": "Invalid JSON body"}]}, 400)
             if not isinstance(payload, dict) or not isinstance(payload.get("query"), str):
