@@ -40,6 +40,12 @@ def test_word_boundaries_ignore_download() -> None:
     assert score_urgency("please download the new template").score == score_urgency("hello").score
 
 
+@pytest.mark.parametrize("phrase", ["please shut down my PC tonight", "scroll down the page", "slow down the fan"])
+def test_phrasal_down_is_not_an_outage(phrase: str) -> None:
+    assert "wording:outage" not in {f.name for f in score_urgency(phrase).factors}
+    assert "wording:outage" in {f.name for f in score_urgency("file server down").factors}
+
+
 def test_negation_lowers_instead_of_raising() -> None:
     plain = score_urgency("printer toner is low")
     negated = score_urgency("printer toner is low, not urgent")
@@ -106,9 +112,7 @@ def test_empty_scale_is_an_error() -> None:
         map_to_priority_scale(50, [])
 
 
-_words = st.sampled_from(
-    ["down", "outage", "everyone", "urgent", "not urgent", "no rush", "printer", "asap", "fyi"]
-)
+_words = st.sampled_from(["down", "outage", "everyone", "urgent", "not urgent", "no rush", "printer", "asap", "fyi"])
 _signals = st.builds(
     UrgencySignals,
     vip_contact=st.booleans(),
@@ -129,13 +133,9 @@ def test_score_always_in_range(text: str, words: list[str], signals: UrgencySign
 @given(
     words=st.lists(_words, max_size=6),
     signals=_signals,
-    aggravation=st.sampled_from(
-        ["vip", "platinum", "server", "critical", "users", "down", "ransomware", "everyone"]
-    ),
+    aggravation=st.sampled_from(["vip", "platinum", "server", "critical", "users", "down", "ransomware", "everyone"]),
 )
-def test_aggravating_factor_never_lowers(
-    words: list[str], signals: UrgencySignals, aggravation: str
-) -> None:
+def test_aggravating_factor_never_lowers(words: list[str], signals: UrgencySignals, aggravation: str) -> None:
     text = " ".join(words)
     before = score_urgency(text, signals).score
     worse = signals.model_copy()
@@ -152,3 +152,19 @@ def test_aggravating_factor_never_lowers(
     else:
         text = f"{text}. {aggravation}."
     assert score_urgency(text, worse).score >= before
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "all\tusers locked out",
+        "as\nsoon as possible",
+        "right\naway please",
+        "printer\nnot responding",
+        "when you have\ntime, no\nrush",
+        "Encrypted all our files",
+        "customers can't order",
+    ],
+)
+def test_wording_survives_odd_whitespace(text: str) -> None:
+    assert len(score_urgency(text).factors) > 1

@@ -46,7 +46,13 @@ IN_HOURS_POINTS = 0
 _WORDING: list[tuple[str, int, str]] = [
     (r"ransomware|encrypted\s+(?:all\s+)?(?:our\s+)?files|crypto\s*locker", 45, "ransomware"),
     (r"(?:data\s+)?breach|compromised|hacked|phishing\s+(?:link\s+)?clicked", 20, "security"),
-    (r"outage|is\s+down|are\s+down|went\s+down|gone\s+down|\bdown\b", 18, "outage"),
+    # "down" alone means an outage, but not in "shut down", "slow down", "turn down", "write down"
+    (
+        r"outage|is\s+down|are\s+down|went\s+down|gone\s+down|"
+        r"(?<!shut )(?<!slow )(?<!turn )(?<!calm )(?<!write )(?<!sit )(?<!break )(?<!scroll )\bdown\b",
+        18,
+        "outage",
+    ),
     (
         r"whole\s+(?:office|company|team|site|building)|entire\s+(?:office|company|team|site)",
         18,
@@ -94,8 +100,33 @@ _NEGATED_URGENT = re.compile(
     r"\b",
     re.IGNORECASE,
 )
-_COMPILED_WORDING = [(re.compile(rf"\b(?:{p})\b", re.IGNORECASE), n, lbl) for p, n, lbl in _WORDING]
-_COMPILED_CALMING = [(re.compile(rf"\b(?:{p})\b", re.IGNORECASE), n, lbl) for p, n, lbl in _CALMING]
+
+# Literal fragments one of which must occur (lower-cased) before a rule's regex is tried: substring
+# checks run in C and skip most rules on most tickets, which keeps batch triage fast. Each tuple
+# must hold a fragment of every text its rule can match (whitespace-free, so "\s+" cannot dodge it).
+_TRIGGERS: dict[str, tuple[str, ...]] = {
+    "ransomware": ("ransom", "encrypt", "crypto"),
+    "security": ("breach", "compromis", "hack", "phish"),
+    "outage": ("outage", "down"),
+    "whole office": ("whole", "entire"),
+    "everyone": ("every", "all", "nobody", "no"),
+    "can't work": ("work",),
+    "production": ("prod", "revenue", "customer"),
+    "urgent": ("urgen", "emergenc", "critical", "asap", "soon", "immediate", "away"),
+    "broken": ("not", "crash", "offline", "unreachable"),
+    "not urgent": ("urgen", "critical", "emergenc", "priority"),
+    "no rush": ("rush", "hurry", "priority", "when"),
+    "fyi": ("fyi", "just"),
+}
+_NEGATION_TRIGGERS = ("not", "non", "no", "isn", "never")
+
+
+def _compile(rules: list[tuple[str, int, str]]) -> list[tuple[re.Pattern[str], int, str, tuple[str, ...]]]:
+    return [(re.compile(rf"\b(?:{p})\b", re.IGNORECASE), n, lbl, _TRIGGERS[lbl]) for p, n, lbl in rules]
+
+
+_COMPILED_WORDING = _compile(_WORDING)
+_COMPILED_CALMING = _compile(_CALMING)
 
 
 class BusinessHours(BaseModel):
@@ -162,23 +193,26 @@ def priority_for(score: int) -> Priority:
     return "low"
 
 
-def _wording_factors(text: str) -> list[UrgencyFactor]:
-    factors: list[UrgencyFactor] = []
-    # Remove negated urgency phrases first so "not urgent" does not also count as "urgent".
-    stripped = _NEGATED_URGENT.sub(" ", text)
-    for pattern, points, label in _COMPILED_WORDING:
-        match = pattern.search(stripped)
-        if match:
-            factors.append(
-                UrgencyFactor(name=f"wording:{label}", points=points, evidence=match.group(0))
-            )
-    for pattern, points, label in _COMPILED_CALMING:
+def _matches(
+    rules: list[tuple[re.Pattern[str], int, str, tuple[str, ...]]], text: str, lowered: str
+) -> list[UrgencyFactor]:
+    factors = []
+    for pattern, points, label, triggers in rules:
+        if not any(t in lowered for t in triggers):
+            continue
         match = pattern.search(text)
         if match:
-            factors.append(
-                UrgencyFactor(name=f"wording:{label}", points=points, evidence=match.group(0))
-            )
+            factors.append(UrgencyFactor(name=f"wording:{label}", points=points, evidence=match.group(0)))
     return factors
+
+
+def _wording_factors(text: str) -> list[UrgencyFactor]:
+    lowered = text.lower()
+    # Remove negated urgency phrases first so "not urgent" does not also count as "urgent".
+    stripped = text
+    if any(t in lowered for t in _NEGATION_TRIGGERS):
+        stripped = _NEGATED_URGENT.sub(" ", text)
+    return _matches(_COMPILED_WORDING, stripped, stripped.lower()) + _matches(_COMPILED_CALMING, text, lowered)
 
 
 def _affected_points(users: int) -> int:
@@ -199,19 +233,13 @@ def _signal_factors(signals: UrgencySignals) -> list[UrgencyFactor]:
         factors.append(UrgencyFactor(name="vip_contact", points=VIP_POINTS, evidence="VIP contact"))
     if signals.sla_tier:
         tier = signals.sla_tier.lower()
-        factors.append(
-            UrgencyFactor(name="sla_tier", points=SLA_POINTS.get(tier, 0), evidence=tier)
-        )
+        factors.append(UrgencyFactor(name="sla_tier", points=SLA_POINTS.get(tier, 0), evidence=tier))
     if signals.device_role:
         role = signals.device_role.lower().replace(" ", "_").replace("-", "_")
-        factors.append(
-            UrgencyFactor(name="device_role", points=DEVICE_POINTS.get(role, 0), evidence=role)
-        )
+        factors.append(UrgencyFactor(name="device_role", points=DEVICE_POINTS.get(role, 0), evidence=role))
     if signals.alert_severity:
         sev = signals.alert_severity.lower()
-        factors.append(
-            UrgencyFactor(name="alert_severity", points=SEVERITY_POINTS.get(sev, 0), evidence=sev)
-        )
+        factors.append(UrgencyFactor(name="alert_severity", points=SEVERITY_POINTS.get(sev, 0), evidence=sev))
     if signals.affected_users is not None:
         factors.append(
             UrgencyFactor(
