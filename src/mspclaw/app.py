@@ -23,6 +23,8 @@ from mspclaw.auth.views import router as auth_router
 from mspclaw.config import Settings, get_settings
 from mspclaw.console.views import router as console_router
 from mspclaw.database.core import Database
+from mspclaw.runs import runtime as runs_runtime
+from mspclaw.runs.views import router as runs_router
 from mspclaw.tenancy.views import router as tenancy_router
 from mspclaw.vault.keys import KeyringProvider
 from mspclaw.vault.views import router as vault_router
@@ -33,7 +35,7 @@ log = structlog.get_logger(__name__)
 def api_router() -> APIRouter:
     """Every /api/v1 route, from every domain."""
     router = APIRouter(prefix="/api/v1")
-    for domain in (tenancy_router, auth_router, vault_router, audit_router):
+    for domain in (tenancy_router, auth_router, vault_router, audit_router, runs_router):
         router.include_router(domain)
     return router
 
@@ -48,6 +50,7 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         db = database or Database.open(settings)
         app.state.db = db
+        app.state.runs = runs_runtime.install_default(db, settings)
         app.state.keys = KeyringProvider(settings.master_key, settings.data_dir)
         job_app = jobs.bind(db.libpq_url)
         app.state.jobs = job_app

@@ -2,16 +2,21 @@
 
 from mspclaw.audit.models import AuditEvent
 from mspclaw.auth.models import ApiKey, LoginSession, Technician
+from mspclaw.runs.models import Approval, Question, Run, RunStep
 from mspclaw.tenancy.models import Client, Contact, Device, Site, Tenant
 from mspclaw.vault.models import Secret
 
 __all__ = [
     "ApiKey",
+    "Approval",
     "AuditEvent",
     "Client",
     "Contact",
     "Device",
     "LoginSession",
+    "Question",
+    "Run",
+    "RunStep",
     "Secret",
     "Site",
     "Technician",
