@@ -154,6 +154,7 @@ async def test_create_with_description_and_board_filter(
         assert tickets and {t.queue for t in tickets} == {"Projects"}
 
 
+@pytest.mark.slow  # importing pyconnectwise's generated models alone takes several seconds
 def test_third_party_client_pyconnectwise_works_unchanged(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
