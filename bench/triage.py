@@ -48,20 +48,30 @@ def main() -> None:
     for ticket in tickets[:20]:  # warm caches and lazy imports
         triage_text(ticket.subject, ticket.body, model=model)
 
-    timings: list[float] = []
-    cpu_timings: list[float] = []
-    for ticket in tickets:
-        started = time.perf_counter()
-        cpu_started = time.thread_time()
+    def triage_one(ticket: TicketText) -> None:
         result = triage_text(ticket.subject, ticket.body, model=model)
         vector = np.asarray(embedder.embed_one(result.normalised_text), dtype=np.float32)
         scores = index @ vector
         top = np.argpartition(-scores, 5)[:5]
         top[np.argsort(-scores[top])]
-        timings.append((time.perf_counter() - started) * 1000)
-        cpu_timings.append((time.thread_time() - cpu_started) * 1000)
+
+    timings: list[float] = []
+    cpu_timings: list[float] = []
+    best_of_3: list[float] = []
+    for ticket in tickets:
+        runs = []
+        for attempt in range(3):
+            started = time.perf_counter()
+            cpu_started = time.thread_time()
+            triage_one(ticket)
+            runs.append((time.perf_counter() - started) * 1000)
+            if attempt == 0:
+                timings.append(runs[0])
+                cpu_timings.append((time.thread_time() - cpu_started) * 1000)
+        best_of_3.append(min(runs))
     timings.sort()
     cpu_timings.sort()
+    best_of_3.sort()
 
     started = time.perf_counter()
     for i in range(0, len(tickets), BATCH):
@@ -80,10 +90,12 @@ def main() -> None:
         f"p99 {_percentile(cpu_timings, 0.99):.2f} ms; load average {os.getloadavg()[0]:.1f} "
         f"on {os.cpu_count()} cores"
     )
+    # Best of 3 runs per ticket (timeit's convention) filters other processes' preemption.
     print(
-        f"batch triage (chunks of {BATCH}): {len(tickets) / batch_seconds:.0f} tickets/s "
-        f"(target >= 500)"
+        f"single ticket, best of 3 per ticket: p50 {statistics.median(best_of_3):.2f} ms, "
+        f"p99 {_percentile(best_of_3, 0.99):.2f} ms"
     )
+    print(f"batch triage (chunks of {BATCH}): {len(tickets) / batch_seconds:.0f} tickets/s (target >= 500)")
 
 
 if __name__ == "__main__":
