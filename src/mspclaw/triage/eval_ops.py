@@ -14,19 +14,17 @@ from pathlib import Path
 from typing import Annotated
 from uuid import UUID
 
-import numpy as np
 import typer
 from pydantic import BaseModel
 from rich.console import Console
 from rich.table import Table
-from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.metrics import accuracy_score, f1_score
-from sklearn.model_selection import train_test_split
-from sklearn.svm import LinearSVC
 
 from mspclaw.triage.datasets import DatasetMissing, find_dataset
 from mspclaw.triage.noise import AlertEvent, NoiseConfig, NoiseReducer
 from mspclaw.triage.routing import QueueTicket, train_queue_model
+
+# numpy and scikit-learn are imported inside the routing functions: this module is imported by the
+# CLI, and they would add seconds to every command.
 
 AIT_SCENARIOS: tuple[str, ...] = ("russellmitchell", "shaw", "wardbeck")
 SPLIT_SEED = 42
@@ -378,6 +376,9 @@ def split_indices(labels: list[str], sample: int | None = None) -> tuple[list[in
     Groups with a single ticket cannot be stratified; they go to training (the model may learn
     them, the test set never asks for them). ``sample`` first draws a stratified subset.
     """
+    import numpy as np
+    from sklearn.model_selection import train_test_split
+
     counts: dict[str, int] = defaultdict(int)
     for label in labels:
         counts[label] += 1
@@ -401,6 +402,8 @@ def split_indices(labels: list[str], sample: int | None = None) -> tuple[list[in
 
 
 def _scores(name: str, truth: list[str], predicted: list[str]) -> RoutingScore:
+    from sklearn.metrics import accuracy_score, f1_score
+
     return RoutingScore(
         model=name,
         accuracy=float(accuracy_score(truth, predicted)),
@@ -416,6 +419,9 @@ def evaluate_routing(data_dir: Path | None = None, sample: int | None = None) ->
 
     def plain(i: int) -> str:
         return f"{tickets[i].subject} \n {tickets[i].body}"
+
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.svm import LinearSVC
 
     vectoriser = TfidfVectorizer()
     baseline = LinearSVC().fit(vectoriser.fit_transform([plain(i) for i in train]), [groups[i] for i in train])

@@ -10,14 +10,14 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-import numpy as np
 from pydantic import BaseModel, Field
-from scipy.sparse import csr_matrix, hstack
-from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.svm import LinearSVC
 
 from mspclaw.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from scipy.sparse import csr_matrix
 
 # Weights of the technician score; reasons quote them so a dispatcher can check the arithmetic.
 SKILL_POINTS = 3.0
@@ -148,6 +148,10 @@ class QueueModel:
     CALLER_WEIGHT = 0.8
 
     def __init__(self, c: float = 1.0) -> None:
+        # scikit-learn loads in seconds; import it only when a queue model is actually built
+        from sklearn.feature_extraction.text import TfidfVectorizer
+        from sklearn.svm import LinearSVC
+
         self.words = TfidfVectorizer(ngram_range=(1, 3), sublinear_tf=True, token_pattern=_ONE_CHAR_TOKENS)
         self.chars = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True, min_df=2)
         self.titles = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True)
@@ -161,6 +165,8 @@ class QueueModel:
         return texts, titles, [t.caller for t in tickets]
 
     def _features(self, tickets: Sequence[QueueTicket], fit: bool) -> csr_matrix:
+        from scipy.sparse import csr_matrix, hstack
+
         texts, titles, callers = self._columns(tickets)
         blocks = []
         for vectoriser, column, weight in (
@@ -191,6 +197,8 @@ class QueueModel:
         """Best queue per ticket with its margin over the second best."""
         if not tickets:
             return []
+        import numpy as np
+
         scores = np.asarray(self.classifier.decision_function(self._features(tickets, fit=False)))
         classes = self.classifier.classes_
         if scores.ndim == 1:  # two queues: sklearn returns one column
