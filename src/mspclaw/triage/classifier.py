@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Protocol
@@ -144,6 +144,7 @@ class _FastScorer:
         b: np.ndarray,
     ) -> None:
         self.vectorisers = vectorisers
+        self.analysers = [v.build_analyzer() for v in vectorisers]
         # One slice of the weight matrix per vectoriser, in FeatureUnion's column order.
         edges = np.cumsum([0, *(len(v.vocabulary_) for v in vectorisers)])
         coef_t = np.ascontiguousarray(coef.T)
@@ -185,9 +186,12 @@ class _FastScorer:
         )
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
-        blocks = [self._tfidf(vectoriser, texts) for vectoriser in self.vectorisers]
-        decision = sum(block @ coef for block, coef in zip(blocks, self.coef_blocks, strict=True))
-        decision = np.asarray(decision) + self.intercept
+        decision = np.tile(self.intercept, (len(texts), 1))
+        for row, text in enumerate(texts):
+            for vectoriser, analyse, coef in zip(self.vectorisers, self.analysers, self.coef_blocks, strict=True):
+                indices, weights = self._tfidf(vectoriser, analyse, text)
+                if indices.size:
+                    decision[row] += weights @ coef[indices]
         # sklearn's sigmoid calibration 1 / (1 + exp(a*d + b)), written overflow-free.
         proba = np.exp(-np.logaddexp(0.0, self.a * decision + self.b))
         total = proba.sum(axis=1, keepdims=True)
@@ -195,22 +199,30 @@ class _FastScorer:
         return np.asarray(np.divide(proba, total, out=uniform, where=total != 0))
 
     @staticmethod
-    def _tfidf(vectoriser: TfidfVectorizer, texts: Sequence[str]) -> Any:
-        # CountVectorizer's counting + TfidfTransformer's maths, done in place on the CSR
-        # arrays: scipy's generic multiply/normalise build several temporaries per call.
-        counts = vectoriser._count_vocab(list(texts), fixed_vocab=True)[1]
-        data = counts.data.astype(np.float64)
+    def _tfidf(
+        vectoriser: TfidfVectorizer, analyse: Callable[[str], list[str]], text: str
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Column indices and l2-normalised tf-idf weights of one text (TfidfVectorizer maths).
+
+        Counting into a dict and gathering only the touched weight rows avoids building a
+        sparse matrix per ticket, which costs more than the arithmetic.
+        """
+        vocabulary = vectoriser.vocabulary_
+        counts: dict[int, int] = {}
+        for term in analyse(text):
+            column = vocabulary.get(term)
+            if column is not None:
+                counts[column] = counts.get(column, 0) + 1
+        indices = np.fromiter(counts.keys(), dtype=np.intp, count=len(counts))
+        weights = np.fromiter(counts.values(), dtype=np.float64, count=len(counts))
         if vectoriser.sublinear_tf:
-            np.log(data, out=data)
-            data += 1.0
-        data *= vectoriser.idf_[counts.indices]
-        row_lengths = np.diff(counts.indptr)
-        rows = np.repeat(np.arange(len(row_lengths)), row_lengths)
-        norms = np.sqrt(np.bincount(rows, weights=data * data, minlength=len(row_lengths)))
-        norms[norms == 0.0] = 1.0
-        data /= np.repeat(norms, row_lengths)
-        counts.data = data
-        return counts
+            np.log(weights, out=weights)
+            weights += 1.0
+        weights *= vectoriser.idf_[indices]
+        norm = float(np.sqrt(weights @ weights))
+        if norm > 0.0:
+            weights /= norm
+        return indices, weights
 
 
 def version_for(
