@@ -5,6 +5,7 @@ HTTP-200 ``clientError`` business errors and the 800/min ``rate_limit_exceeded``
 
 from __future__ import annotations
 
+import functools
 import json
 import random
 from datetime import UTC, datetime, timedelta
@@ -46,6 +47,7 @@ def so_time(dt: datetime, *, ms: bool = True) -> str:
     return text[:-3] if ms else text[:-7]
 
 
+@functools.lru_cache(maxsize=4096)
 def parse_so_time(value: str) -> str:
     """Normalise any ISO time a client sends to the stored (sortable) form."""
     dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
@@ -109,19 +111,41 @@ def _matches(record: dict[str, Any], cond: dict[str, Any]) -> bool:
     return bool(simple[op]())
 
 
-def list_page(records: list[dict[str, Any]], info: dict[str, Any] | None, key: str) -> dict[str, Any]:
-    """Apply a ``ListInfoInput`` (condition, sort, page from 1, pageSize ≤ 100)."""
+def list_page(
+    records: list[dict[str, Any]],
+    info: dict[str, Any] | None,
+    key: str,
+    presorted: tuple[str, ...] = (),
+) -> dict[str, Any]:
+    """Apply a ``ListInfoInput`` (condition, sort, page from 1, pageSize ≤ 100).
+
+    ``presorted`` names the ascending order ``records`` already have, so the common sync
+    query (updatedTime, ticketId ASC) over 10,000 tickets skips the sort.
+    """
     info = info or {}
     page = max(1, int(info.get("page") or 1))
     size = min(MAX_PAGE_SIZE, max(1, int(info.get("pageSize") or 10)))
     cond = info.get("condition")
     rows = [r for r in records if _matches(r, cond)] if cond else list(records)
-    for sort in reversed(info.get("sort") or []):
-        attribute = str(sort["attribute"])
+    sorts = info.get("sort") or []
+    orders = {str(x.get("order") or "ASC").upper() for x in sorts}
+    wanted = tuple(str(x["attribute"]) for x in sorts)
+    if wanted and orders == {"ASC"} and wanted == presorted[: len(wanted)]:
+        pass  # already in the requested order
+    elif len(orders) == 1:
+        # One pass with a tuple key: cheaper than a stable pass per attribute on 10k rows.
+        attributes = [str(x["attribute"]) for x in sorts]
         rows.sort(
-            key=lambda r, a=attribute: str(_attr(r, a) or ""),  # type: ignore[misc]
-            reverse=str(sort.get("order") or "ASC").upper() == "DESC",
+            key=lambda r: tuple(str(_attr(r, a) or "") for a in attributes),
+            reverse=orders == {"DESC"},
         )
+    else:
+        for sort in reversed(sorts):
+            attribute = str(sort["attribute"])
+            rows.sort(
+                key=lambda r, a=attribute: str(_attr(r, a) or ""),  # type: ignore[misc]
+                reverse=str(sort.get("order") or "ASC").upper() == "DESC",
+            )
     start = (page - 1) * size
     return {
         key: rows[start : start + size],
@@ -154,6 +178,8 @@ class SuperOpsSimulator(Simulator):
         self.users: dict[str, dict[str, Any]] = {}
         self.assets: dict[str, dict[str, Any]] = {}
         self.tickets: dict[str, dict[str, Any]] = {}
+        self.ticket_writes = 0
+        self._sorted_stamp: tuple[int, int] | None = None  # a reset invalidates the order
         self.notes: dict[str, list[dict[str, Any]]] = {}
         self.descriptions: dict[str, str] = {}
         self.alerts: dict[str, dict[str, Any]] = {}
@@ -295,6 +321,14 @@ class SuperOpsSimulator(Simulator):
                 "_succeeds": succeeds,
             }
 
+    def _tickets_by_update(self) -> list[dict[str, Any]]:
+        """Tickets in (updatedTime, ticketId) order, re-sorted only after a write."""
+        stamp = (len(self.tickets), self.ticket_writes)
+        if self._sorted_stamp != stamp:
+            self._sorted = sorted(self.tickets.values(), key=lambda t: (t["updatedTime"], t["ticketId"]))
+            self._sorted_stamp = stamp
+        return self._sorted
+
     def _id(self) -> str:
         self._next += 1
         return str(self._next)
@@ -423,7 +457,9 @@ class SuperOpsSimulator(Simulator):
 
         resolvers = {
             "getTicket": lambda input: self._ticket(input["ticketId"]),
-            "getTicketList": lambda input: list_page(list(self.tickets.values()), input, "tickets"),
+            "getTicketList": lambda input: list_page(
+                self._tickets_by_update(), input, "tickets", ("updatedTime", "ticketId")
+            ),
             "getTicketNoteList": lambda input: [
                 self._public(n) for n in self.notes[self._ticket(input["ticketId"])["ticketId"]]
             ],
@@ -542,6 +578,7 @@ class SuperOpsSimulator(Simulator):
             if input.get(key) is not None:
                 ticket[key] = input[key]
         ticket["updatedTime"] = so_time(self.clock.now())
+        self.ticket_writes += 1
         return ticket
 
     def _create_note(self, input: dict[str, Any]) -> dict[str, Any]:
@@ -564,6 +601,7 @@ class SuperOpsSimulator(Simulator):
         }
         self.notes[ticket["ticketId"]].append(note)
         ticket["updatedTime"] = so_time(now)
+        self.ticket_writes += 1
         return note
 
     def _resolve_alerts(self, input: list[dict[str, Any]]) -> bool:
