@@ -17,14 +17,19 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from mspclaw import __version__, jobs
+from mspclaw.agents.gateway_wiring import DatabaseDeviceAuthenticator
+from mspclaw.agents.views import router as agents_router
 from mspclaw.api import observability, problems
 from mspclaw.audit.views import router as audit_router
 from mspclaw.auth.views import router as auth_router
 from mspclaw.config import Settings, get_settings
 from mspclaw.console.views import router as console_router
 from mspclaw.database.core import Database
+from mspclaw.gateway import Gateway, gateway_router
+from mspclaw.gateway.pgrouter import PostgresRouter
 from mspclaw.runs import runtime as runs_runtime
 from mspclaw.runs.views import router as runs_router
+from mspclaw.sync import api as sync_api
 from mspclaw.tenancy.views import router as tenancy_router
 from mspclaw.vault.keys import KeyringProvider
 from mspclaw.vault.views import router as vault_router
@@ -35,8 +40,9 @@ log = structlog.get_logger(__name__)
 def api_router() -> APIRouter:
     """Every /api/v1 route, from every domain."""
     router = APIRouter(prefix="/api/v1")
-    for domain in (tenancy_router, auth_router, vault_router, audit_router, runs_router):
+    for domain in (tenancy_router, auth_router, vault_router, audit_router, agents_router, runs_router):
         router.include_router(domain)
+    router.include_router(sync_api.api_router)
     return router
 
 
@@ -54,6 +60,9 @@ def create_app(
         app.state.keys = KeyringProvider(settings.master_key, settings.data_dir)
         job_app = jobs.bind(db.libpq_url)
         app.state.jobs = job_app
+        authenticator.factory = db.sessions
+        gateway.router = PostgresRouter(db.libpq_url)
+        await gateway.start()
         worker: asyncio.Task[None] | None = None
         async with job_app.open_async():
             if run_worker:
@@ -67,6 +76,7 @@ def create_app(
                     worker.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
                         await worker
+                await gateway.close()
         if database is None:
             await db.close()
 
@@ -77,6 +87,11 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.settings = settings
+    # The gateway is built now (its WebSocket route is mounted below); the lifespan gives it
+    # the database for device authentication and LISTEN/NOTIFY routing between processes.
+    authenticator = DatabaseDeviceAuthenticator()
+    gateway = Gateway(authenticator)
+    app.state.gateway = gateway
     problems.install(app)
     observability.install(app)
 
@@ -96,6 +111,8 @@ def create_app(
         return JSONResponse({"status": "ready"})
 
     app.include_router(api_router())
+    app.include_router(sync_api.hooks_router)
+    app.include_router(gateway_router(gateway))
     app.include_router(console_router)
     app.mount(
         "/static",

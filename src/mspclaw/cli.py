@@ -647,8 +647,10 @@ def vault_rotate() -> None:
 
 
 def _register_domains() -> None:
+    from mspclaw.agents.commands import agent_app
     from mspclaw.connectors.commands import connectors_command, simulate_command
     from mspclaw.playbooks.commands import playbook_app
+    from mspclaw.tools.commands import tools_app
     from mspclaw.triage.commands import eval_app, triage_command
     from mspclaw.triage.eval_ops import alerts_command, routing_command
 
@@ -659,6 +661,8 @@ def _register_domains() -> None:
     app.add_typer(playbook_app, name="playbook")
     app.command("simulate")(simulate_command)
     app.command("connectors")(connectors_command)
+    app.add_typer(agent_app, name="agent")
+    app.add_typer(tools_app, name="tools")
 
 
 _register_domains()

@@ -116,7 +116,7 @@ async def _up(data_dir: Path, port: int) -> tuple[asyncio.subprocess.Process, st
         stderr=asyncio.subprocess.STDOUT,
         start_new_session=True,
     )
-    health = await _wait_http(f"http://127.0.0.1:{port}/healthz", 60)
+    health = await _wait_http(f"http://127.0.0.1:{port}/healthz", 120)
     assert health.json()["status"] == "ok"
     login = await _wait_http(f"http://127.0.0.1:{port}/login", 5)
     assert login.status_code == 200 and "Sign in" in login.text
