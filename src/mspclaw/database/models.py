@@ -1,5 +1,6 @@
 """Imports every domain's tables so metadata (and Alembic) sees the whole schema."""
 
+from mspclaw.agents.models import DeviceCredential, DeviceMemory, EnrollmentToken, GatewaySpill
 from mspclaw.audit.models import AuditEvent
 from mspclaw.auth.models import ApiKey, LoginSession, Technician
 from mspclaw.runs.models import Approval, Question, Run, RunStep
@@ -7,6 +8,10 @@ from mspclaw.tenancy.models import Client, Contact, Device, Site, Tenant
 from mspclaw.vault.models import Secret
 
 __all__ = [
+    "DeviceCredential",
+    "DeviceMemory",
+    "EnrollmentToken",
+    "GatewaySpill",
     "ApiKey",
     "Approval",
     "AuditEvent",
