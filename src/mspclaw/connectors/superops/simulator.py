@@ -9,7 +9,6 @@ import functools
 import json
 import random
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any, ClassVar
 
 import graphql
@@ -18,8 +17,9 @@ from fastapi.responses import JSONResponse
 from starlette.requests import ClientDisconnect
 
 from mspclaw.connectors.simulator import Simulator, TicketChange, make_seed
+from mspclaw.connectors.superops.schema import SDL
 
-SCHEMA = graphql.build_schema((Path(__file__).with_name("schema.graphql")).read_text())
+SCHEMA = graphql.build_schema(SDL)
 STATUSES = (
     "New",
     "Open",

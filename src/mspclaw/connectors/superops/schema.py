@@ -1,3 +1,9 @@
+"""The subset of the SuperOps MSP GraphQL API the simulator serves, as SDL.
+
+Kept as a Python string so it ships in every install (package data lists no .graphql).
+"""
+
+SDL = """
 # The subset of the SuperOps MSP GraphQL API the simulator serves (from the vendor
 # reference; see docs/connectors/superops.md). JSON scalars carry client/site/requester/...
 scalar JSON
@@ -146,3 +152,4 @@ type Mutation {
   resolveAlerts(input: [ResolveAlertInput!]!): Boolean
   runScriptOnAsset(input: RunScriptInput!): RunScriptData
 }
+"""
