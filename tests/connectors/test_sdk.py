@@ -102,3 +102,46 @@ def test_fault_plan_parsing() -> None:
     assert (plan.malformed, plan.duplicate_webhooks, plan.rate_limit_per_minute) == (1, 2, 800)
     with pytest.raises(ValueError, match="unknown fault"):
         FaultPlan.parse("explode")
+
+
+# --- the ConnectWise conditions language (simulator side) ----------------------------
+
+from hypothesis import settings  # noqa: E402
+
+from mspclaw.connectors.connectwise.conditions import ConditionError, evaluate, parse  # noqa: E402
+
+RECORD = {
+    "id": 42,
+    "summary": 'Printer "B" jam',
+    "closedFlag": False,
+    "board": {"name": "Help Desk"},
+    "_info": {"lastUpdated": "2026-03-01T10:00:00Z"},
+}
+OPS = {
+    "=": lambda a, b: a == b,
+    "!=": lambda a, b: a != b,
+    "<": lambda a, b: a < b,
+    "<=": lambda a, b: a <= b,
+    ">": lambda a, b: a > b,
+    ">=": lambda a, b: a >= b,
+}
+
+
+@settings(max_examples=60)
+@given(st.sampled_from(list(OPS)), st.integers(0, 100), st.sampled_from(["and", "or"]), st.booleans())
+def test_conditions_agree_with_python(op: str, n: int, join: str, closed: bool) -> None:
+    text = f"id {op} {n} {join} closedFlag={str(closed).lower()}"
+    expected_left = OPS[op](42, n)
+    expected_right = closed is False
+    expected = (expected_left and expected_right) if join == "and" else (expected_left or expected_right)
+    assert evaluate(parse(text), RECORD) is expected
+
+
+def test_conditions_strings_dates_and_lists() -> None:
+    assert evaluate(parse(r'summary contains "\"B\""'), RECORD)
+    assert evaluate(parse('lastUpdated > [2026-02-28T23:59:59Z] and board/name="help desk"'), RECORD)
+    assert evaluate(parse("id in (1, 42) and id != 3"), RECORD)
+    assert not evaluate(parse("id not in (42)"), RECORD)
+    for broken in ("id = ", "id ~ 3", "(id = 3", 'summary = "open'):
+        with pytest.raises(ConditionError):
+            parse(broken)
