@@ -56,9 +56,7 @@ def url(server: EnrolServer) -> str:
     return f"http://127.0.0.1:{server.server_address[1]}"
 
 
-def test_enrol_then_status(
-    enrol_server: EnrolServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_enrol_then_status(enrol_server: EnrolServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     state_dir = str(tmp_path / "state")
     assert (
         main(
@@ -99,18 +97,22 @@ def test_enrol_then_status(
 def test_refused_enrolment_explains_and_stores_nothing(
     enrol_server: EnrolServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code = main(
-        ["--state-dir", str(tmp_path), "enroll", "--server", url(enrol_server), "--token", "stale"]
-    )
+    code = main(["--state-dir", str(tmp_path), "enroll", "--server", url(enrol_server), "--token", "stale"])
     assert code == 1
     assert "HTTP 401" in capsys.readouterr().err
     assert not (tmp_path / "state.json").exists()
 
 
+def test_token_starting_with_a_dash_is_accepted(
+    enrol_server: EnrolServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["--state-dir", str(tmp_path), "enroll", "--server", url(enrol_server), "--token", "-Xy9"])
+    assert code == 1  # reached the server, which refused the unknown token
+    assert enrol_server.requests[0]["body"]["token"] == "-Xy9"  # noqa: S105 - test token
+
+
 def test_unreachable_or_bad_server(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert (
-        main(["--state-dir", str(tmp_path), "enroll", "--server", "ftp://x", "--token", "t"]) == 1
-    )
+    assert main(["--state-dir", str(tmp_path), "enroll", "--server", "ftp://x", "--token", "t"]) == 1
     assert "http(s)" in capsys.readouterr().err
 
 

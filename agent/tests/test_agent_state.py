@@ -13,9 +13,7 @@ from mspclaw_agent.state import AgentStateError, StateStore, new_state
 
 
 def result(command_id: str, **output: object) -> Result:
-    return Result(
-        command_id=command_id, outcome=ToolOutcome(tool="system_info", ok=True, output=output)
-    )
+    return Result(command_id=command_id, outcome=ToolOutcome(tool="system_info", ok=True, output=output))
 
 
 def test_state_file_is_private_and_round_trips(tmp_path: Path) -> None:

@@ -113,9 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
     p_run = sub.add_parser("run", help="connect to the gateway and serve (what the service runs)")
     p_run.add_argument("--min-backoff", type=float, default=1.0, help="first reconnect delay (s)")
     p_run.add_argument("--max-backoff", type=float, default=300.0, help="longest reconnect delay")
-    p_run.add_argument(
-        "--heartbeat", type=float, default=None, help="heartbeat interval (s); default: server's"
-    )
+    p_run.add_argument("--heartbeat", type=float, default=None, help="heartbeat interval (s); default: server's")
     p_run.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     p_run.set_defaults(func=cmd_run)
 
@@ -124,9 +122,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _join_token(argv: list[str]) -> list[str]:
+    """``--token X`` -> ``--token=X``: URL-safe tokens may start with '-', which argparse
+    would otherwise take for an option."""
+    joined: list[str] = []
+    index = 0
+    while index < len(argv):
+        if argv[index] == "--token" and index + 1 < len(argv):
+            joined.append(f"--token={argv[index + 1]}")
+            index += 2
+        else:
+            joined.append(argv[index])
+            index += 1
+    return joined
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``mspclaw-agent`` console script."""
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_args(_join_token(sys.argv[1:] if argv is None else argv))
     code: int = args.func(args)
     return code
 
