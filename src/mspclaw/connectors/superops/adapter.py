@@ -77,6 +77,8 @@ class SuperOpsConnector(Connector):
     spec_file: ClassVar[Path] = Path(__file__).with_name("spec.yaml")
     simulator: ClassVar[str | None] = "mspclaw.connectors.superops.simulator:SuperOpsSimulator"
     page_size: ClassVar[int] = 100  # the documented maximum pageSize
+    #: Pages come oldest change first, so the sync engine may checkpoint after every page.
+    tickets_ordered_by_update: ClassVar[bool] = True
 
     def build_http(self) -> ResilientClient:
         """Bearer token plus the mandatory ``CustomerSubDomain`` header on every call."""
