@@ -197,7 +197,8 @@ async def test_racing_connections_for_one_device_leave_the_newest_alive(
             open_device(server, credential, "device-1"),
         )
         assert ack_a["type"] == ack_b["type"] == "hello_ack"
-        await asyncio.sleep(0.2)
+        await wait_for(lambda: ws_a.close_code is not None or ws_b.close_code is not None)
+        await asyncio.sleep(0.2)  # a second close, if the race dropped both, would land by now
         closed = [ws for ws in (ws_a, ws_b) if ws.close_code is not None]
         alive = [ws for ws in (ws_a, ws_b) if ws.close_code is None]
         assert len(closed) == 1 and len(alive) == 1
