@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, Literal
@@ -94,7 +95,7 @@ def _sync_cursor(tickets: list[Ticket]) -> SyncCursor:
     return SyncCursor(updated_since=newest)
 
 
-class ConnectorConformance:
+class ConnectorConformance(ABC):
     """Subclass as ``class TestXConformance(ConnectorConformance)`` and implement the hooks."""
 
     connector_cls: ClassVar[type[Connector]]
@@ -104,13 +105,13 @@ class ConnectorConformance:
 
     # --- hooks ------------------------------------------------------------------------
 
+    @abstractmethod
     def make_simulator(self) -> Simulator:
         """A fresh simulator for this connector."""
-        raise NotImplementedError("set make_simulator() in your ConnectorConformance subclass")
 
+    @abstractmethod
     def config(self, sim: Simulator, base_url: str, credentials: Credentials) -> dict[str, Any] | None:
         """Connection settings pointing at ``base_url``; ``None`` if that case is impossible."""
-        raise NotImplementedError("set config() in your ConnectorConformance subclass")
 
     def script_target(self, sim: Simulator) -> tuple[str, str, dict[str, str]] | None:
         """(device id, script id, args) of a script that succeeds in the simulator."""
