@@ -104,9 +104,7 @@ def _dataset_or_skip(name: str) -> Path:
 
 def test_alerts_command_on_a_sample_of_ait() -> None:
     _dataset_or_skip("ait")
-    result = runner.invoke(
-        _app(alerts_command), ["--scenario", "russellmitchell", "--sample", "3000"]
-    )
+    result = runner.invoke(_app(alerts_command), ["--scenario", "russellmitchell", "--sample", "3000"])
     assert result.exit_code == 0, result.output
     assert "russellmitchell" in result.output and "3000" in result.output
 
