@@ -9,6 +9,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+from mspclaw.triage.commands import EXIT_DATASET_MISSING
 from mspclaw.triage.datasets import DatasetMissing, find_dataset
 from mspclaw.triage.eval_ops import (
     LabelledAlert,
@@ -89,10 +90,12 @@ def test_split_is_fixed_stratified_and_keeps_singletons_in_training() -> None:
 
 
 @pytest.mark.parametrize("command", [routing_command, alerts_command])
-def test_missing_dataset_is_a_clear_skip(command: object, tmp_path: Path) -> None:
-    result = runner.invoke(_app(command), ["--data-dir", str(tmp_path)])
-    assert result.exit_code == 2
-    assert "not found" in result.output and "--data-dir" in result.output
+def test_missing_dataset_is_a_clear_error_or_skip(command: object, tmp_path: Path) -> None:
+    failed = runner.invoke(_app(command), ["--data-dir", str(tmp_path)])
+    assert failed.exit_code == EXIT_DATASET_MISSING
+    assert "not found" in failed.output and "--data-dir" in failed.output
+    skipped = runner.invoke(_app(command), ["--data-dir", str(tmp_path), "--skip-missing"])
+    assert skipped.exit_code == 0 and skipped.output.startswith("skipped:")
 
 
 def _dataset_or_skip(name: str) -> Path:

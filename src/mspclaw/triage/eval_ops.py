@@ -11,7 +11,7 @@ import csv
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 from uuid import UUID
 
 import typer
@@ -19,6 +19,7 @@ from pydantic import BaseModel
 from rich.console import Console
 from rich.table import Table
 
+from mspclaw.triage.commands import EXIT_DATASET_MISSING
 from mspclaw.triage.datasets import DatasetMissing, find_dataset
 from mspclaw.triage.noise import AlertEvent, NoiseConfig, NoiseReducer
 from mspclaw.triage.routing import QueueTicket, train_queue_model
@@ -36,6 +37,9 @@ NO_EVENT_LABEL = "-"
 
 console = Console(width=150)
 
+SkipMissingOption = Annotated[
+    bool, typer.Option(help="Exit 0 with a 'skipped' message when the dataset is absent (CI without data).")
+]
 DataDirOption = Annotated[
     Path | None,
     typer.Option(help="Datasets folder (default: MSPCLAW_DATASETS_DIR or shared/datasets)."),
@@ -247,6 +251,15 @@ def evaluate_alerts(
     return scores
 
 
+def _dataset_missing(exc: DatasetMissing, skip: bool) -> NoReturn:
+    """Same convention as ``eval intent``: a clear message, exit 3 unless told to skip."""
+    if skip:
+        typer.echo(f"skipped: {exc.message}")
+        raise typer.Exit(0) from exc
+    typer.echo(f"error: {exc.message}", err=True)
+    raise typer.Exit(EXIT_DATASET_MISSING) from exc
+
+
 def _share(hits: int, total: int) -> str:
     return f"{hits / total:.0%} ({hits}/{total})" if total else "n/a (no phase)"
 
@@ -320,6 +333,7 @@ def alerts_command(
     data_dir: DataDirOption = None,
     scenario: Annotated[str | None, typer.Option(help="One of russellmitchell, shaw, wardbeck (default: all).")] = None,
     sample: Annotated[int | None, typer.Option(help="Replay only the first N alerts of each scenario (fast).")] = None,
+    skip_missing: SkipMissingOption = False,
 ) -> None:
     """Replay AIT alert scenarios through noise reduction: incidents raised, attack-phase recall."""
     if dataset != "ait":
@@ -327,8 +341,7 @@ def alerts_command(
     try:
         scores = evaluate_alerts(data_dir, scenario, sample)
     except DatasetMissing as exc:
-        console.print(f"[yellow]skipped:[/yellow] {exc.message}")
-        raise typer.Exit(code=2) from exc
+        _dataset_missing(exc, skip_missing)
     _print_alert_scores(scores)
 
 
@@ -459,6 +472,7 @@ def routing_command(
     dataset: Annotated[str, typer.Option(help="Dataset name (only 'gl-assignment').")] = ("gl-assignment"),
     data_dir: DataDirOption = None,
     sample: Annotated[int | None, typer.Option(help="Use a random subset of N tickets (fast).")] = None,
+    skip_missing: SkipMissingOption = False,
 ) -> None:
     """Train and score assignment-group prediction beside a TF-IDF + LinearSVC baseline."""
     if dataset != "gl-assignment":
@@ -466,6 +480,5 @@ def routing_command(
     try:
         report = evaluate_routing(data_dir, sample)
     except DatasetMissing as exc:
-        console.print(f"[yellow]skipped:[/yellow] {exc.message}")
-        raise typer.Exit(code=2) from exc
+        _dataset_missing(exc, skip_missing)
     _print_routing(report)
