@@ -40,6 +40,11 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/api/v1/api-keys"): {"name": "probe"},
     ("PUT", "/api/v1/secrets"): {"name": "a-probe-secret", "value": "a-value"},
     ("POST", "/api/v1/me/totp/confirm"): {"code": "123456"},
+    ("POST", "/api/v1/playbooks/{object_id}/dry-run"): {"client_id": "{b:client}"},
+    ("POST", "/api/v1/runs"): {"playbook_id": "low-disk-space", "client_id": "{b:client}"},
+    ("POST", "/api/v1/approvals/{object_id}/approve"): {"reason": "probe"},
+    ("POST", "/api/v1/approvals/{object_id}/deny"): {"reason": "probe"},
+    ("POST", "/api/v1/questions/{object_id}/answer"): {"answer": "probe"},
 }
 # Routes whose body creates something that does not reference another object: they must
 # succeed for A without touching B (checked afterwards through B's own view).

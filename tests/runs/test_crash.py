@@ -48,7 +48,7 @@ def _worker(script: Path, crash_point: str | None) -> int:
     env = {k: v for k, v in os.environ.items() if k != "MSPCLAW_CRASH_POINT"}
     if crash_point:
         env["MSPCLAW_CRASH_POINT"] = crash_point
-    return subprocess.run([sys.executable, str(script)], env=env, timeout=120, check=False).returncode  # noqa: ASYNC221
+    return subprocess.run([sys.executable, str(script)], env=env, timeout=120, check=False).returncode
 
 
 async def _recover(db: Database) -> int:
