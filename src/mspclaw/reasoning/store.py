@@ -25,7 +25,7 @@ from mspclaw.reasoning.providers import ProviderConfig, build_model
 from mspclaw.vault import service as vault
 from mspclaw.vault.keys import Keyring
 
-API_KEY_SECRET = "llm.api_key"
+API_KEY_SECRET = "llm.api_key"  # noqa: S105 - the vault entry name, not a key
 
 
 class LLMSettings(IdMixin, TimestampMixin, TenantMixin, Base):
