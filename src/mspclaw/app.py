@@ -31,6 +31,7 @@ from mspclaw.runs import runtime as runs_runtime
 from mspclaw.runs.views import router as runs_router
 from mspclaw.sync import api as sync_api
 from mspclaw.tenancy.views import router as tenancy_router
+from mspclaw.triage import views as triage_views
 from mspclaw.vault.keys import KeyringProvider
 from mspclaw.vault.views import router as vault_router
 
@@ -43,6 +44,7 @@ def api_router() -> APIRouter:
     for domain in (tenancy_router, auth_router, vault_router, audit_router, agents_router, runs_router):
         router.include_router(domain)
     router.include_router(sync_api.api_router)
+    router.include_router(triage_views.router)
     return router
 
 

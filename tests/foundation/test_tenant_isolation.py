@@ -45,6 +45,9 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/api/v1/approvals/{object_id}/approve"): {"reason": "probe"},
     ("POST", "/api/v1/approvals/{object_id}/deny"): {"reason": "probe"},
     ("POST", "/api/v1/questions/{object_id}/answer"): {"answer": "probe"},
+    ("POST", "/api/v1/triage"): {"subject": "probe", "body": "printer jam", "client_id": "{b:client}"},
+    ("POST", "/api/v1/triage/intents"): {"id": "probe_intent", "label": "Probe"},
+    ("POST", "/api/v1/tickets/{object_id}/intent"): {"intent": "printer"},
 }
 # Routes whose body creates something that does not reference another object: they must
 # succeed for A without touching B (checked afterwards through B's own view).
@@ -55,6 +58,8 @@ SELF_CONTAINED = {
     ("PUT", "/api/v1/secrets"),
     ("POST", "/api/v1/me/totp"),
     ("POST", "/api/v1/me/totp/confirm"),
+    ("POST", "/api/v1/triage/intents"),
+    ("POST", "/api/v1/triage/retrain"),
 }
 
 

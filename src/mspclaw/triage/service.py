@@ -1,0 +1,400 @@
+"""The only code that reads and writes the triage tables: triaging a stored ticket (idempotent
+per ticket version), ad-hoc text, client context, technician labels and tenant intents.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import time
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from mspclaw.database.base import utcnow, uuid7
+from mspclaw.errors import InvalidInput, NotFound
+from mspclaw.runs.models import Run
+from mspclaw.tenancy.models import Client, Contact, Device
+from mspclaw.tenancy.policy import ClientPolicy
+from mspclaw.tickets.models import Ticket
+from mspclaw.tickets.service import OPEN_STATUSES
+from mspclaw.triage import similarity, tenant_models
+from mspclaw.triage.models import (
+    ClientContext,
+    IntentLabel,
+    IntentRead,
+    TenantIntent,
+    TicketTriageRead,
+    TriageAnswer,
+    TriageRecord,
+    TriageRequest,
+)
+from mspclaw.triage.taxonomy import BUILTIN_INTENTS, merge_intents, validate_intent_id
+from mspclaw.triage.urgency import BusinessHours, UrgencySignals
+
+if TYPE_CHECKING:
+    from mspclaw.triage.engine import TriageResult
+
+_WEEKDAYS = {"mon": 0, "tue": 1, "wed": 2, "thu": 3, "fri": 4, "sat": 5, "sun": 6}
+OPEN_TICKETS_SHOWN = 10
+RECENT_RUNS_SHOWN = 5
+
+
+# --- client context ---------------------------------------------------------------------
+
+
+def _policy_summary(policy: ClientPolicy) -> list[str]:
+    """The few policy facts a technician triaging a ticket should see first."""
+    hours = policy.business_hours
+    lines = [
+        f"SLA tier: {policy.sla_tier or 'none'}",
+        f"business hours: {hours.start}-{hours.end} {hours.timezone} ({', '.join(hours.days)})",
+        "automations may start without a technician" if policy.auto_run else "automations need a technician",
+        f"caller verification before credential changes: {'required' if policy.require_verification else 'off'}",
+    ]
+    if policy.four_eyes:
+        lines.append("four-eyes approval")
+    if policy.forbidden_tools:
+        lines.append("forbidden tools: " + ", ".join(policy.forbidden_tools))
+    if policy.vip_contacts:
+        lines.append(f"{len(policy.vip_contacts)} VIP contact(s)")
+    return lines
+
+
+async def _contact(
+    session: AsyncSession, tenant_id: uuid.UUID, client: Client | None, contact_ref: str | None
+) -> Contact | None:
+    """The tenancy contact a ticket's requester reference points at (matched by e-mail)."""
+    if not contact_ref or "@" not in contact_ref:
+        return None
+    stmt = select(Contact).where(
+        Contact.tenant_id == tenant_id, func.lower(Contact.email) == contact_ref.strip().lower()
+    )
+    if client is not None:
+        stmt = stmt.where(Contact.client_id == client.id)
+    return (await session.execute(stmt.limit(1))).scalars().first()
+
+
+async def client_context(
+    session: AsyncSession,
+    *,
+    tenant_id: uuid.UUID,
+    client_id: uuid.UUID | None,
+    contact_ref: str | None = None,
+    exclude_ticket: uuid.UUID | None = None,
+) -> tuple[ClientContext, UrgencySignals | None]:
+    """What is known about the client, contact, devices, open tickets and recent runs, and
+    the urgency signals that follow from it (SLA tier, VIP, device criticality)."""
+    client = None
+    if client_id is not None:
+        client = (
+            await session.execute(select(Client).where(Client.tenant_id == tenant_id, Client.id == client_id))
+        ).scalar_one_or_none()
+    context = ClientContext(client_id=client.id if client else None, client_name=client.name if client else None)
+    policy = ClientPolicy.model_validate(client.policy or {}) if client else None
+    if policy is not None:
+        context.policy_summary = _policy_summary(policy)
+    contact = await _contact(session, tenant_id, client, contact_ref)
+    vip = False
+    if contact is not None:
+        vip = contact.vip or (
+            policy is not None and (contact.email or "").lower() in {v.lower() for v in policy.vip_contacts}
+        )
+        context.contact = {"id": str(contact.id), "name": contact.name, "email": contact.email, "vip": vip}
+        devices = (
+            await session.execute(
+                select(Device).where(Device.tenant_id == tenant_id, Device.contact_id == contact.id).limit(10)
+            )
+        ).scalars()
+        context.devices = [{"id": str(d.id), "hostname": d.hostname, "role": d.role, "os": d.os} for d in devices]
+    elif contact_ref and policy is not None:
+        vip = contact_ref.lower() in {v.lower() for v in policy.vip_contacts}
+    if contact_ref:
+        stmt = (
+            select(Ticket.id, Ticket.number, Ticket.subject, Ticket.status)
+            .where(
+                Ticket.tenant_id == tenant_id,
+                Ticket.contact_external_id == contact_ref,
+                Ticket.status.in_(OPEN_STATUSES),
+                Ticket.deleted_at.is_(None),
+            )
+            .order_by(Ticket.vendor_updated_at.desc())
+            .limit(OPEN_TICKETS_SHOWN)
+        )
+        if exclude_ticket is not None:
+            stmt = stmt.where(Ticket.id != exclude_ticket)
+        context.open_tickets_of_contact = [
+            {"ticket_id": str(r.id), "number": r.number, "subject": r.subject, "status": r.status}
+            for r in (await session.execute(stmt)).all()
+        ]
+    if client is not None:
+        runs = await session.execute(
+            select(Run.id, Run.playbook_id, Run.status, Run.created_at)
+            .where(Run.tenant_id == tenant_id, Run.client_id == client.id)
+            .order_by(Run.created_at.desc())
+            .limit(RECENT_RUNS_SHOWN)
+        )
+        context.recent_runs = [
+            {
+                "run_id": str(r.id),
+                "playbook_id": r.playbook_id,
+                "status": r.status,
+                "created_at": r.created_at.isoformat(),
+            }
+            for r in runs.all()
+        ]
+    if client is None and contact is None:
+        return context, None
+    roles = [d["role"] for d in context.devices]
+    signals = UrgencySignals(
+        vip_contact=vip,
+        sla_tier=policy.sla_tier if policy else None,
+        device_role="server" if "server" in roles else (roles[0] if roles else None),
+        business_hours=_business_hours(policy) if policy else None,
+    )
+    return context, signals
+
+
+def _business_hours(policy: ClientPolicy) -> BusinessHours:
+    hours = policy.business_hours
+    return BusinessHours(
+        timezone=hours.timezone,
+        start=time.fromisoformat(hours.start),
+        end=time.fromisoformat(hours.end),
+        weekdays=tuple(_WEEKDAYS[d] for d in hours.days),
+    )
+
+
+# --- triage -----------------------------------------------------------------------------
+
+
+async def triage_adhoc(session: AsyncSession, *, tenant_id: uuid.UUID, data: TriageRequest) -> TriageAnswer:
+    """Triage text that is not (yet) a ticket: nothing is stored."""
+    if data.client_id is not None:
+        await get_client_or_raise(session, tenant_id=tenant_id, client_id=data.client_id)
+    context, signals = await client_context(session, tenant_id=tenant_id, client_id=data.client_id)
+    from mspclaw.triage.engine import triage_text  # scikit-learn: loaded on first triage
+
+    choice = await tenant_models.model_for(session, tenant_id=tenant_id)
+    result = triage_text(data.subject, data.body, model=choice.model, signals=signals)
+    similar = await similarity.similar_resolved(
+        session, tenant_id=tenant_id, vector=similarity.embed(result.normalised_text)
+    )
+    return _answer(result, choice.source, similar=similar, context=context)
+
+
+def _result_fields(result: TriageResult, source: str) -> dict[str, Any]:
+    """The engine's answer as stored and returned (JSON-ready candidates and factors)."""
+    return {
+        "intent": result.intent,
+        "confidence": result.confidence,
+        "candidates": [c.model_dump() for c in result.candidates],
+        "urgency": result.urgency,
+        "priority": result.priority,
+        "urgency_factors": [f.model_dump() for f in result.urgency_factors],
+        "language": result.language,
+        "model_version": result.model_version,
+        "model_source": source,
+    }
+
+
+def _answer(result: TriageResult, source: str, **extra: Any) -> TriageAnswer:
+    return TriageAnswer(**_result_fields(result, source), **extra)
+
+
+async def get_client_or_raise(session: AsyncSession, *, tenant_id: uuid.UUID, client_id: uuid.UUID) -> Client:
+    """A client of this tenant, or NotFound (the same answer for another tenant's id)."""
+    client = (
+        await session.execute(select(Client).where(Client.tenant_id == tenant_id, Client.id == client_id))
+    ).scalar_one_or_none()
+    if client is None:
+        raise NotFound(f"client {client_id} not found")
+    return client
+
+
+async def get_ticket_or_raise(session: AsyncSession, *, tenant_id: uuid.UUID, ticket_id: uuid.UUID) -> Ticket:
+    """A live ticket of this tenant, or NotFound."""
+    ticket = (
+        await session.execute(select(Ticket).where(Ticket.tenant_id == tenant_id, Ticket.id == ticket_id))
+    ).scalar_one_or_none()
+    if ticket is None or ticket.deleted_at is not None:
+        raise NotFound(f"ticket {ticket_id} not found")
+    return ticket
+
+
+async def triage_ticket(session: AsyncSession, *, tenant_id: uuid.UUID, ticket_id: uuid.UUID) -> TriageRecord | None:
+    """Triage the ticket's current version and store the result, its embedding, similar
+    tickets, duplicates and client context. Idempotent per (ticket, vendor updated-at):
+    a version already triaged returns the stored result. None when the ticket is gone."""
+    ticket = (
+        await session.execute(select(Ticket).where(Ticket.tenant_id == tenant_id, Ticket.id == ticket_id))
+    ).scalar_one_or_none()
+    if ticket is None or ticket.deleted_at is not None:
+        return None
+    existing = await _record_for_version(session, ticket)
+    if existing is not None:
+        return existing
+    context, signals = await client_context(
+        session,
+        tenant_id=tenant_id,
+        client_id=ticket.client_id,
+        contact_ref=ticket.contact_external_id,
+        exclude_ticket=ticket.id,
+    )
+    from mspclaw.triage.engine import triage_text
+
+    choice = await tenant_models.model_for(session, tenant_id=tenant_id)
+    result = triage_text(ticket.subject, ticket.description or "", model=choice.model, signals=signals)
+    vector = similarity.embed(result.normalised_text)
+    await similarity.store_embedding(
+        session, tenant_id=tenant_id, ticket_id=ticket.id, vector=vector, ticket_updated_at=ticket.vendor_updated_at
+    )
+    similar = await similarity.similar_resolved(session, tenant_id=tenant_id, vector=vector, exclude=ticket.id)
+    dupes = await similarity.duplicates(session, ticket=ticket, vector=vector) if ticket.status in OPEN_STATUSES else []
+    stmt = (
+        pg_insert(TriageRecord)
+        .values(
+            id=uuid7(),
+            tenant_id=tenant_id,
+            ticket_id=ticket.id,
+            ticket_updated_at=ticket.vendor_updated_at,
+            **_result_fields(result, choice.source),
+            context=context.model_dump(mode="json"),
+            similar=[s.model_dump(mode="json") for s in similar],
+            duplicates=[d.model_dump(mode="json") for d in dupes],
+            created_at=utcnow(),
+        )
+        .on_conflict_do_nothing(index_elements=["ticket_id", "ticket_updated_at"])
+    )
+    await session.execute(stmt)
+    return await _record_for_version(session, ticket)
+
+
+async def _record_for_version(session: AsyncSession, ticket: Ticket) -> TriageRecord | None:
+    stmt = select(TriageRecord).where(
+        TriageRecord.tenant_id == ticket.tenant_id,
+        TriageRecord.ticket_id == ticket.id,
+        TriageRecord.ticket_updated_at == ticket.vendor_updated_at,
+    )
+    return (await session.execute(stmt)).scalars().first()
+
+
+_RECORD_FIELDS = (
+    "id",
+    "ticket_id",
+    "ticket_updated_at",
+    "created_at",
+    "intent",
+    "confidence",
+    "candidates",
+    "urgency",
+    "priority",
+    "urgency_factors",
+    "language",
+    "model_version",
+    "model_source",
+    "similar",
+    "context",
+    "duplicates",
+)
+
+
+async def latest_for_ticket(session: AsyncSession, *, tenant_id: uuid.UUID, ticket_id: uuid.UUID) -> TicketTriageRead:
+    """The newest stored triage of a ticket (triaging it now if it never was)."""
+    ticket = await get_ticket_or_raise(session, tenant_id=tenant_id, ticket_id=ticket_id)
+    stmt = (
+        select(TriageRecord)
+        .where(TriageRecord.tenant_id == tenant_id, TriageRecord.ticket_id == ticket.id)
+        .order_by(TriageRecord.created_at.desc())
+        .limit(1)
+    )
+    record = (await session.execute(stmt)).scalars().first()
+    if record is None:
+        record = await triage_ticket(session, tenant_id=tenant_id, ticket_id=ticket.id)
+        if record is None:
+            raise NotFound(f"ticket {ticket_id} not found")
+    history = (
+        await session.execute(
+            select(func.count()).where(TriageRecord.tenant_id == tenant_id, TriageRecord.ticket_id == ticket.id)
+        )
+    ).scalar_one()
+    label = (
+        await session.execute(
+            select(IntentLabel.intent).where(IntentLabel.tenant_id == tenant_id, IntentLabel.ticket_id == ticket.id)
+        )
+    ).scalar_one_or_none()
+    stored = {name: getattr(record, name) for name in _RECORD_FIELDS}
+    return TicketTriageRead.model_validate({**stored, "history": int(history), "confirmed_intent": label})
+
+
+# --- technician labels and tenant intents -------------------------------------------------
+
+
+async def list_intents(session: AsyncSession, *, tenant_id: uuid.UUID) -> list[IntentRead]:
+    """Built-in intents followed by the tenant's own."""
+    rows = (
+        await session.execute(
+            select(TenantIntent.intent_id, TenantIntent.label)
+            .where(TenantIntent.tenant_id == tenant_id)
+            .order_by(TenantIntent.intent_id)
+        )
+    ).all()
+    return [IntentRead(id=i.id, label=i.label, builtin=i.builtin) for i in merge_intents(dict(rows))]
+
+
+async def add_intent(session: AsyncSession, *, tenant_id: uuid.UUID, intent_id: str, label: str) -> IntentRead:
+    """Add a tenant intent (a built-in id, or one the tenant already has, is refused)."""
+    validate_intent_id(intent_id)
+    if intent_id in BUILTIN_INTENTS:
+        raise InvalidInput(f"{intent_id!r} is a built-in intent")
+    known = {i.id for i in await list_intents(session, tenant_id=tenant_id)}
+    if intent_id in known:
+        raise InvalidInput(f"intent {intent_id!r} already exists")
+    session.add(TenantIntent(tenant_id=tenant_id, intent_id=intent_id, label=label))
+    await session.flush()
+    return IntentRead(id=intent_id, label=label, builtin=False)
+
+
+async def confirm_intent(
+    session: AsyncSession, *, tenant_id: uuid.UUID, ticket_id: uuid.UUID, intent: str, actor: str
+) -> IntentLabel:
+    """Record the technician's intent for a ticket (replacing an earlier label): a training label."""
+    ticket = await get_ticket_or_raise(session, tenant_id=tenant_id, ticket_id=ticket_id)
+    known = {i.id for i in await list_intents(session, tenant_id=tenant_id)}
+    if intent not in known:
+        raise InvalidInput(
+            f"unknown intent {intent!r}; use a built-in one or add it first (POST /api/v1/triage/intents)",
+            detail={"known": sorted(known)},
+        )
+    predicted = (
+        await session.execute(
+            select(TriageRecord.intent)
+            .where(TriageRecord.tenant_id == tenant_id, TriageRecord.ticket_id == ticket.id)
+            .order_by(TriageRecord.created_at.desc())
+            .limit(1)
+        )
+    ).scalar_one_or_none()
+    from mspclaw.triage.normalise import normalise_ticket
+
+    text_ = normalise_ticket(ticket.subject, ticket.description or "").text
+    stmt = (
+        pg_insert(IntentLabel)
+        .values(
+            id=uuid7(),
+            tenant_id=tenant_id,
+            ticket_id=ticket.id,
+            intent=intent,
+            text=text_,
+            predicted_intent=predicted,
+            labelled_by=actor,
+        )
+        .on_conflict_do_update(
+            index_elements=["ticket_id"],
+            set_={"intent": intent, "text": text_, "labelled_by": actor, "updated_at": utcnow()},
+        )
+        .returning(IntentLabel)
+    )
+    label = (await session.execute(stmt)).scalars().one()
+    await session.refresh(label)
+    return label
