@@ -1,0 +1,1 @@
+"""Sync engine: connections, polling, webhooks in, command mode, cursors and upserts."""

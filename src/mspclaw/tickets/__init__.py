@@ -1,0 +1,1 @@
+"""The normalised ticket store: tickets, notes, alerts and internal events."""
