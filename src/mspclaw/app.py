@@ -27,6 +27,7 @@ from mspclaw.console.views import router as console_router
 from mspclaw.database.core import Database
 from mspclaw.gateway import Gateway, gateway_router
 from mspclaw.gateway.pgrouter import PostgresRouter
+from mspclaw.identity import views as identity_views
 from mspclaw.runs import runtime as runs_runtime
 from mspclaw.runs.views import router as runs_router
 from mspclaw.sync import api as sync_api
@@ -44,6 +45,7 @@ def api_router() -> APIRouter:
     for domain in (tenancy_router, auth_router, vault_router, audit_router, agents_router, runs_router):
         router.include_router(domain)
     router.include_router(sync_api.api_router)
+    router.include_router(identity_views.router)
     router.include_router(triage_views.router)
     return router
 
