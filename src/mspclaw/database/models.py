@@ -5,6 +5,7 @@ from mspclaw.audit.models import AuditEvent
 from mspclaw.auth.models import ApiKey, LoginSession, Technician
 from mspclaw.identity.models import SecretView, Verification  # noqa: F401 - identity tables
 from mspclaw.runs.models import Approval, Question, Run, RunStep
+from mspclaw.sync import models as sync_models  # noqa: F401 - sync and tickets tables
 from mspclaw.tenancy.models import Client, Contact, Device, Site, Tenant
 from mspclaw.triage import models as triage_models  # noqa: F401 - triage results, embeddings, labels, models
 from mspclaw.vault.models import Secret
