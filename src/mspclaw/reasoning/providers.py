@@ -6,10 +6,11 @@ and Gemini need their pydantic-ai extras installed, and say so when missing.
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_ai.models import Model
 
 from mspclaw.errors import InvalidInput
@@ -24,13 +25,25 @@ class ProviderConfig(BaseModel):
 
     provider: ProviderName
     model: str = Field(min_length=1, max_length=200, description="e.g. gpt-4o-mini, llama3.1, claude-…")
-    base_url: HttpUrl | None = Field(default=None, description="Required for ollama and openai_compatible.")
+    base_url: str | None = Field(
+        default=None, max_length=500, description="Required for ollama and openai_compatible, e.g. http://host:11434/v1."
+    )
     api_key_secret: str | None = Field(default=None, max_length=200, description="Vault secret name of the key.")
     timeout_seconds: float = Field(default=60, gt=0, le=600)
     max_retries: int = Field(default=2, ge=0, le=10)
     monthly_budget_usd: Decimal = Field(default=Decimal("20"), ge=0)
     usd_per_million_input_tokens: Decimal = Field(default=Decimal("0.15"), ge=0)
     usd_per_million_output_tokens: Decimal = Field(default=Decimal("0.60"), ge=0)
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        value = value.strip()
+        if not re.fullmatch(r"https?://[A-Za-z0-9.\-_\[\]:]+(?::[0-9]{1,5})?(?:/[^\s]*)?", value):
+            raise ValueError("must be an http:// or https:// URL, e.g. http://localhost:11434/v1")
+        return value
 
     def cost(self, input_tokens: int, output_tokens: int) -> Decimal:
         """What a call cost at the configured prices."""
