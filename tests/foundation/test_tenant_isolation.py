@@ -48,6 +48,16 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/api/v1/triage"): {"subject": "probe", "body": "printer jam", "client_id": "{b:client}"},
     ("POST", "/api/v1/triage/intents"): {"id": "probe_intent", "label": "Probe"},
     ("POST", "/api/v1/tickets/{object_id}/intent"): {"intent": "printer"},
+    # A vendor that does not answer: the connection test fails and nothing is saved.
+    ("POST", "/api/v1/connections"): {
+        "connector": "superops",
+        "name": "probe",
+        "config": {"api_url": "http://127.0.0.1:9/msp", "subdomain": "probe", "api_token": "probe-token-123"},
+    },
+    ("PATCH", "/api/v1/connections/{object_id}"): {"enabled": False},
+    ("PUT", "/api/v1/connections/{object_id}/mappings"): {"status": {"Open": "open"}},
+    ("POST", "/api/v1/connections/{object_id}/client-links"): {"vendor_external_id": "1", "client_id": "{b:client}"},
+    ("POST", "/api/v1/connections/{object_id}/scripts"): {"device_external_id": "1", "script": "probe"},
 }
 # Routes whose body creates something that does not reference another object: they must
 # succeed for A without touching B (checked afterwards through B's own view).
@@ -60,6 +70,7 @@ SELF_CONTAINED = {
     ("POST", "/api/v1/me/totp/confirm"),
     ("POST", "/api/v1/triage/intents"),
     ("POST", "/api/v1/triage/retrain"),
+    ("POST", "/api/v1/connections"),
 }
 
 

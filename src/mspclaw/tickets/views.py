@@ -34,16 +34,16 @@ async def list_tickets(
     return [TicketRead.model_validate(t) for t in rows]
 
 
-@router.get("/tickets/{ticket_id}", response_model=TicketRead)
-async def get_ticket(ticket_id: uuid.UUID, ctx: Ctx = Depends(context("tickets.read"))) -> TicketRead:
+@router.get("/tickets/{object_id}", response_model=TicketRead)
+async def get_ticket(object_id: uuid.UUID, ctx: Ctx = Depends(context("tickets.read"))) -> TicketRead:
     """One ticket with its raw vendor payload."""
-    return TicketRead.model_validate(await service.get_ticket(ctx.session, ticket_id=ticket_id))
+    return TicketRead.model_validate(await service.get_ticket(ctx.session, ticket_id=object_id))
 
 
-@router.get("/tickets/{ticket_id}/notes", response_model=list[NoteRead])
-async def list_ticket_notes(ticket_id: uuid.UUID, ctx: Ctx = Depends(context("tickets.read"))) -> list[NoteRead]:
+@router.get("/tickets/{object_id}/notes", response_model=list[NoteRead])
+async def list_ticket_notes(object_id: uuid.UUID, ctx: Ctx = Depends(context("tickets.read"))) -> list[NoteRead]:
     """A ticket's notes, oldest first."""
-    return [NoteRead.model_validate(n) for n in await service.list_notes(ctx.session, ticket_id=ticket_id)]
+    return [NoteRead.model_validate(n) for n in await service.list_notes(ctx.session, ticket_id=object_id)]
 
 
 @router.get("/alerts", response_model=list[AlertRead])
@@ -57,10 +57,10 @@ async def list_alerts(
     return [AlertRead.model_validate(a) for a in rows]
 
 
-@router.get("/alerts/{alert_id}", response_model=AlertRead)
-async def get_alert(alert_id: uuid.UUID, ctx: Ctx = Depends(context("tickets.read"))) -> AlertRead:
+@router.get("/alerts/{object_id}", response_model=AlertRead)
+async def get_alert(object_id: uuid.UUID, ctx: Ctx = Depends(context("tickets.read"))) -> AlertRead:
     """One alert."""
-    return AlertRead.model_validate(await service.get_alert(ctx.session, alert_id=alert_id))
+    return AlertRead.model_validate(await service.get_alert(ctx.session, alert_id=object_id))
 
 
 @router.get("/events", response_model=list[EventRead])
