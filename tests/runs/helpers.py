@@ -63,10 +63,11 @@ class RecordingBackend:
         return [c.tool for c in self.calls]
 
 
-def principal(tenant_id: uuid.UUID, who: str = "engineer", permissions: frozenset[str] = ALL_PERMISSIONS) -> Principal:
+def principal(tenant_id: uuid.UUID, who: str = "engineer", permissions: frozenset[str] | None = None) -> Principal:
     """A principal acting for technician ``who`` (a stable fake technician id)."""
     tech = uuid.uuid5(uuid.NAMESPACE_DNS, who)
-    return Principal(tenant_id, Actor("technician", str(tech), f"{who}@msp.example"), permissions, technician_id=tech)
+    granted = RUN_PERMISSIONS if permissions is None else permissions
+    return Principal(tenant_id, Actor("technician", str(tech), f"{who}@msp.example"), granted, technician_id=tech)
 
 
 async def run_worker(db: Database) -> None:
@@ -109,7 +110,7 @@ async def start(
         inputs=inputs or {},
     )
     async with tenant_session(db.sessions, tenant_id) as session, session.begin():
-        actor = principal(tenant_id, who, permissions if permissions is not None else RUN_PERMISSIONS)
+        actor = principal(tenant_id, who, permissions)
         run = await flows.start_run(session, principal=actor, data=data, playbook=playbook)
         return run.id
 
