@@ -12,7 +12,7 @@ from typing import Literal
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from mspclaw.api.deps import Ctx, context, get_db, get_keyring
 from mspclaw.api.problems import PROBLEM_RESPONSES
@@ -34,6 +34,10 @@ class NotifierMissing(MSPclawError):
 
 
 class OtpStart(BaseModel):
+    """Where the code goes is never a field: only the contact's own record decides."""
+
+    model_config = ConfigDict(extra="forbid")
+
     client_id: uuid.UUID
     contact_id: uuid.UUID
     user: str = Field(min_length=1, max_length=256)
