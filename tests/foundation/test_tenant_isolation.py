@@ -48,6 +48,7 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/api/v1/triage"): {"subject": "probe", "body": "printer jam", "client_id": "{b:client}"},
     ("POST", "/api/v1/triage/intents"): {"id": "probe_intent", "label": "Probe"},
     ("POST", "/api/v1/tickets/{object_id}/intent"): {"intent": "printer"},
+    ("PUT", "/api/v1/triage/settings"): {"threshold": 0.6},
     # A vendor that does not answer: the connection test fails and nothing is saved.
     ("POST", "/api/v1/connections"): {
         "connector": "superops",
@@ -70,6 +71,7 @@ SELF_CONTAINED = {
     ("POST", "/api/v1/me/totp/confirm"),
     ("POST", "/api/v1/triage/intents"),
     ("POST", "/api/v1/triage/retrain"),
+    ("PUT", "/api/v1/triage/settings"),
     ("POST", "/api/v1/connections"),
 }
 

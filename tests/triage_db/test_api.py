@@ -67,6 +67,29 @@ async def test_adhoc_triage_answers_intent_urgency_and_similar_tickets(
     assert unsure["intent"] == "unsure" and len(unsure["candidates"]) >= 2
 
 
+async def test_a_tenant_threshold_turns_low_confidence_answers_into_unsure(
+    http: httpx.AsyncClient, tenant_a: TenantFixture, tenant_b: TenantFixture
+) -> None:
+    body = {"subject": "VPN", "body": "cannot connect to the vpn from home"}
+    confident = (await http.post("/api/v1/triage", headers=tenant_a.headers, json=body)).json()
+    assert confident["intent"] == "vpn" and confident["confidence"] < 0.999
+    default = (await http.get("/api/v1/triage/settings", headers=tenant_a.headers)).json()
+    assert default["threshold"] is None and 0 < default["effective_threshold"] < 1
+
+    strict = await http.put("/api/v1/triage/settings", headers=tenant_a.headers, json={"threshold": 0.999})
+    assert strict.json() == {"threshold": 0.999, "effective_threshold": 0.999}
+    answer = (await http.post("/api/v1/triage", headers=tenant_a.headers, json=body)).json()
+    assert answer["intent"] == "unsure" and answer["candidates"][0]["intent"] == "vpn"
+    # Tenant B keeps the model's threshold.
+    assert (await http.get("/api/v1/triage/settings", headers=tenant_b.headers)).json() == default
+    assert (await http.post("/api/v1/triage", headers=tenant_b.headers, json=body)).json()["intent"] == "vpn"
+
+    bad = await http.put("/api/v1/triage/settings", headers=tenant_a.headers, json={"threshold": 1.5})
+    assert bad.status_code == 422
+    cleared = await http.put("/api/v1/triage/settings", headers=tenant_a.headers, json={"threshold": None})
+    assert cleared.json() == default
+
+
 async def test_labels_retrain_a_tenant_model_that_only_that_tenant_uses(
     http: httpx.AsyncClient,
     db: Database,

@@ -109,6 +109,16 @@ class TenantIntent(IdMixin, TimestampMixin, TenantMixin, Base):
     label: Mapped[str] = mapped_column(String(200))
 
 
+class TriageSettings(IdMixin, TimestampMixin, TenantMixin, Base):
+    """A tenant's triage settings: the confidence below which the answer is ``unsure``."""
+
+    __tablename__ = "triage_settings"
+    __table_args__ = (UniqueConstraint("tenant_id"),)
+
+    #: None: the model's own threshold
+    threshold: Mapped[float | None] = mapped_column(Float)
+
+
 # --- API schemas ------------------------------------------------------------------------
 
 
@@ -199,6 +209,21 @@ class TicketTriageRead(TriageAnswer):
     duplicates: list[DuplicateProposal]
     history: int
     confirmed_intent: str | None
+
+
+class TriageSettingsUpdate(BaseModel):
+    """Set (or clear, with null) the tenant's confidence threshold."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    threshold: float | None = Field(None, ge=0.0, le=1.0)
+
+
+class TriageSettingsRead(BaseModel):
+    """The tenant's threshold and the one in force (the model's when none is set)."""
+
+    threshold: float | None
+    effective_threshold: float
 
 
 class IntentConfirm(BaseModel):

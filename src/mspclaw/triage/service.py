@@ -29,6 +29,9 @@ from mspclaw.triage.models import (
     TriageAnswer,
     TriageRecord,
     TriageRequest,
+    TriageSettings,
+    TriageSettingsRead,
+    TriageSettingsUpdate,
 )
 from mspclaw.triage.taxonomy import BUILTIN_INTENTS, merge_intents, validate_intent_id
 from mspclaw.triage.urgency import BusinessHours, UrgencySignals
@@ -177,7 +180,7 @@ async def triage_adhoc(session: AsyncSession, *, tenant_id: uuid.UUID, data: Tri
     from mspclaw.triage.engine import triage_text  # scikit-learn: loaded on first triage
 
     choice = await tenant_models.model_for(session, tenant_id=tenant_id)
-    result = triage_text(data.subject, data.body, model=choice.model, signals=signals)
+    result = triage_text(data.subject, data.body, model=choice.model, signals=signals, threshold=choice.threshold)
     similar = await similarity.similar_resolved(
         session, tenant_id=tenant_id, vector=similarity.embed(result.normalised_text)
     )
@@ -245,7 +248,9 @@ async def triage_ticket(session: AsyncSession, *, tenant_id: uuid.UUID, ticket_i
     from mspclaw.triage.engine import triage_text
 
     choice = await tenant_models.model_for(session, tenant_id=tenant_id)
-    result = triage_text(ticket.subject, ticket.description or "", model=choice.model, signals=signals)
+    result = triage_text(
+        ticket.subject, ticket.description or "", model=choice.model, signals=signals, threshold=choice.threshold
+    )
     vector = similarity.embed(result.normalised_text)
     await similarity.store_embedding(
         session, tenant_id=tenant_id, ticket_id=ticket.id, vector=vector, ticket_updated_at=ticket.vendor_updated_at
@@ -326,6 +331,30 @@ async def latest_for_ticket(session: AsyncSession, *, tenant_id: uuid.UUID, tick
     ).scalar_one_or_none()
     stored = {name: getattr(record, name) for name in _RECORD_FIELDS}
     return TicketTriageRead.model_validate({**stored, "history": int(history), "confirmed_intent": label})
+
+
+# --- tenant settings ----------------------------------------------------------------------
+
+
+async def get_settings(session: AsyncSession, *, tenant_id: uuid.UUID) -> TriageSettingsRead:
+    """The tenant's threshold and the one in force."""
+    choice = await tenant_models.model_for(session, tenant_id=tenant_id)
+    model_threshold = float(getattr(choice.model, "threshold", 0.5))
+    effective = choice.threshold if choice.threshold is not None else model_threshold
+    return TriageSettingsRead(threshold=choice.threshold, effective_threshold=effective)
+
+
+async def update_settings(
+    session: AsyncSession, *, tenant_id: uuid.UUID, data: TriageSettingsUpdate
+) -> TriageSettingsRead:
+    """Set or clear the tenant's confidence threshold."""
+    stmt = (
+        pg_insert(TriageSettings)
+        .values(id=uuid7(), tenant_id=tenant_id, threshold=data.threshold)
+        .on_conflict_do_update(index_elements=["tenant_id"], set_={"threshold": data.threshold, "updated_at": utcnow()})
+    )
+    await session.execute(stmt)
+    return await get_settings(session, tenant_id=tenant_id)
 
 
 # --- technician labels and tenant intents -------------------------------------------------

@@ -16,7 +16,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Uuid, bindparam, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mspclaw.database.base import utcnow
@@ -46,6 +46,8 @@ class ModelChoice:
 
     model: IntentClassifier
     source: str  # "shipped" or "tenant"
+    #: the tenant's confidence threshold; None: the model's own
+    threshold: float | None = None
 
 
 #: tenant id -> (stored model id, loaded model); a new training replaces the entry.
@@ -84,27 +86,31 @@ async def latest(session: AsyncSession, *, tenant_id: uuid.UUID) -> TenantIntent
     return (await session.execute(stmt)).scalars().first()
 
 
+#: Runs on every triage: one round trip for both the newest model's id and the threshold.
+_CHOICE_SQL = text(
+    """
+    SELECT (SELECT m.id FROM triage_tenant_models m WHERE m.tenant_id = :tenant
+             ORDER BY m.trained_at DESC LIMIT 1) AS model_id,
+           (SELECT s.threshold FROM triage_settings s WHERE s.tenant_id = :tenant) AS threshold
+    """
+).bindparams(bindparam("tenant", type_=Uuid()))
+
+
 async def model_for(session: AsyncSession, *, tenant_id: uuid.UUID) -> ModelChoice:
-    """The tenant's newest model, else the shipped one; loads bytes only when a new one exists."""
-    newest = (
-        await session.execute(
-            select(TenantIntentModel.id)
-            .where(TenantIntentModel.tenant_id == tenant_id)
-            .order_by(TenantIntentModel.trained_at.desc())
-            .limit(1)
-        )
-    ).scalar_one_or_none()
+    """The tenant's newest model, else the shipped one, and the tenant's threshold; a stored
+    model's bytes are loaded only when a newer one appears."""
+    newest, threshold = (await session.execute(_CHOICE_SQL, {"tenant": tenant_id})).one()
     if newest is None:
         from mspclaw.triage.classifier import default_model
 
-        return ModelChoice(default_model(), "shipped")
+        return ModelChoice(default_model(), "shipped", threshold)
     cached = _CACHE.get(tenant_id)
     if cached is None or cached[0] != newest:
         row = await session.get(TenantIntentModel, newest)
         assert row is not None and row.tenant_id == tenant_id
         cached = (newest, loads(row.model))
         _CACHE[tenant_id] = cached
-    return ModelChoice(cached[1], "tenant")
+    return ModelChoice(cached[1], "tenant", threshold)
 
 
 def dumps(model: IntentModel) -> bytes:
@@ -145,8 +151,8 @@ def _split(labels: Sequence[tuple[str, str]]) -> tuple[list[tuple[str, str]], li
     """Stratified 80/20 split of the tenant's labels (every intent keeps >= 1 in training)."""
     rng = random.Random(SEED_RNG)
     by_intent: dict[str, list[tuple[str, str]]] = {}
-    for text, intent in labels:
-        by_intent.setdefault(intent, []).append((text, intent))
+    for sample, intent in labels:
+        by_intent.setdefault(intent, []).append((sample, intent))
     fit: list[tuple[str, str]] = []
     held: list[tuple[str, str]] = []
     for intent in sorted(by_intent):

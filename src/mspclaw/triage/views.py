@@ -21,6 +21,8 @@ from mspclaw.triage.models import (
     TicketTriageRead,
     TriageAnswer,
     TriageRequest,
+    TriageSettingsRead,
+    TriageSettingsUpdate,
 )
 
 router = APIRouter(tags=["Triage"], responses=PROBLEM_RESPONSES)
@@ -65,6 +67,27 @@ async def retrain(ctx: Ctx = Depends(context("triage.run"))) -> RetrainQueued:
         label_counts=counts,
         requirement=tenant_models.requirement(),
     )
+
+
+@router.get("/triage/settings", response_model=TriageSettingsRead)
+async def get_settings(ctx: Ctx = Depends(context("triage.read"))) -> TriageSettingsRead:
+    """The tenant's confidence threshold (below it the intent is ``unsure``) and the one in force."""
+    return await service.get_settings(ctx.session, tenant_id=ctx.tenant_id)
+
+
+@router.put("/triage/settings", response_model=TriageSettingsRead)
+async def update_settings(data: TriageSettingsUpdate, ctx: Ctx = Depends(context("triage.run"))) -> TriageSettingsRead:
+    """Set the tenant's confidence threshold (null: use the model's)."""
+    before = await service.get_settings(ctx.session, tenant_id=ctx.tenant_id)
+    after = await service.update_settings(ctx.session, tenant_id=ctx.tenant_id, data=data)
+    await ctx.audit(
+        "triage.settings.update",
+        target_type="triage_settings",
+        before=before.model_dump(),
+        after=after.model_dump(),
+    )
+    await ctx.commit()
+    return after
 
 
 @router.get("/triage/model", response_model=TenantModelRead | None)

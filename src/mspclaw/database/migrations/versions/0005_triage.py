@@ -1,5 +1,5 @@
 """triage: stored results, pgvector ticket embeddings (HNSW, cosine), intent labels,
-per-tenant intent models and tenant-added intents
+per-tenant intent models, tenant-added intents and tenant triage settings
 
 Revision ID: 0005
 Revises: 0001
@@ -139,9 +139,21 @@ def upgrade() -> None:
     )
     op.create_index(op.f("ix_triage_tenant_intents_tenant_id"), "triage_tenant_intents", ["tenant_id"])
 
+    op.create_table(
+        "triage_settings",
+        sa.Column("id", sa.UUID(), nullable=False),
+        *_tenant("triage_settings"),
+        sa.Column("threshold", sa.Float(), nullable=True),
+        *_timestamps(),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_triage_settings")),
+        sa.UniqueConstraint("tenant_id", name=op.f("uq_triage_settings_tenant_id")),
+    )
+    op.create_index(op.f("ix_triage_settings_tenant_id"), "triage_settings", ["tenant_id"])
+
 
 def downgrade() -> None:
     for table in (
+        "triage_settings",
         "triage_tenant_intents",
         "triage_tenant_models",
         "triage_intent_labels",
