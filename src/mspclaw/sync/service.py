@@ -11,8 +11,8 @@ from collections.abc import Mapping
 from typing import Any
 
 import httpx
-from sqlalchemy import delete as sa_delete
 from sqlalchemy import select
+from sqlalchemy import update as sa_update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -36,6 +36,7 @@ from mspclaw.sync.models import (
     UnmappedValue,
 )
 from mspclaw.tenancy.models import Client
+from mspclaw.tickets.models import Ticket
 from mspclaw.vault import service as vault
 from mspclaw.vault.keys import Keyring
 
@@ -237,6 +238,12 @@ async def confirm_client(
         )
     ):
         record.client_id = client_id
+    # Tickets already mirrored for that company follow the confirmed link.
+    await session.execute(
+        sa_update(Ticket)
+        .where(Ticket.connection_id == connection.id, Ticket.client_external_id == vendor_external_id)
+        .values(client_id=client_id)
+    )
     await session.flush()
     return connection
 
@@ -334,10 +341,3 @@ async def upsert_directory(
     )
     await session.execute(stmt)
     return len(rows)
-
-
-async def purge_connection_data(session: AsyncSession, *, connection_id: uuid.UUID) -> None:
-    """Drop stored webhook deliveries of a connection (kept small; the mirror stays)."""
-    from mspclaw.sync.models import WebhookDelivery
-
-    await session.execute(sa_delete(WebhookDelivery).where(WebhookDelivery.connection_id == connection_id))
