@@ -40,6 +40,15 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/api/v1/api-keys"): {"name": "probe"},
     ("PUT", "/api/v1/secrets"): {"name": "a-probe-secret", "value": "a-value"},
     ("POST", "/api/v1/me/totp/confirm"): {"code": "123456"},
+    ("POST", "/api/v1/agents/tokens"): {"client_id": "{b:client}"},
+    ("POST", "/api/v1/agents/enroll"): {"token": "mspe_00000000_probeprobeprobe", "hostname": "probe", "os": "linux"},
+    ("PATCH", "/api/v1/devices/{object_id}/memory"): {"department": "Probing"},
+    ("POST", "/api/v1/asset-mapping/resolve"): {"client_id": "{b:client}"},
+    ("PUT", "/api/v1/llm/provider"): {"provider": "openai", "model": "gpt-4o-mini", "api_key": "sk-probe"},
+    ("POST", "/api/v1/instructions/plan"): {
+        "instruction": "unlock account",
+        "context": {"contact_email": "probe@alpha.example"},
+    },
     ("POST", "/api/v1/playbooks/{object_id}/dry-run"): {"client_id": "{b:client}"},
     ("POST", "/api/v1/runs"): {"playbook_id": "low-disk-space", "client_id": "{b:client}"},
     ("POST", "/api/v1/approvals/{object_id}/approve"): {"reason": "probe"},
@@ -69,11 +78,20 @@ SELF_CONTAINED = {
     ("PUT", "/api/v1/secrets"),
     ("POST", "/api/v1/me/totp"),
     ("POST", "/api/v1/me/totp/confirm"),
+    ("PUT", "/api/v1/llm/provider"),
+    ("POST", "/api/v1/instructions/plan"),
+    ("POST", "/api/v1/agents/enroll"),
+    ("DELETE", "/api/v1/llm/provider"),
     ("POST", "/api/v1/triage/intents"),
     ("POST", "/api/v1/triage/retrain"),
     ("PUT", "/api/v1/triage/settings"),
     ("POST", "/api/v1/connections"),
 }
+
+
+def _with_id(path: str, object_id: str) -> str:
+    """``path`` with every id parameter set to ``object_id``."""
+    return re.sub(r"\{(?!name\})[a-z_]+\}", object_id, path)
 
 
 def _fill(value: Any, b_ids: dict[str, str]) -> Any:
@@ -148,17 +166,17 @@ async def test_every_route_hides_other_tenants(
     checked = 0
     for method, path in routes:
         body = _fill(BODIES.get((method, path)), b_ids)
-        if "{object_id}" in path:
+        if re.search(r"\{(?!name\})[a-z_]+\}", path):
             never_existed = await http.request(
                 method,
-                path.replace("{object_id}", str(uuid.uuid4())),
+                _with_id(path, str(uuid.uuid4())),
                 headers=tenant_a.headers,
                 json=body,
             )
             for kind in ("client", "site", "contact", "device", "technician", "api_key", "secret"):
                 response = await http.request(
                     method,
-                    path.replace("{object_id}", b_ids[kind]),
+                    _with_id(path, b_ids[kind]),
                     headers=tenant_a.headers,
                     json=body,
                 )
