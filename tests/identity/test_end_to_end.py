@@ -55,7 +55,6 @@ async def _dump_database(db: Database) -> str:
     return "\n".join(out)
 
 
-@pytest.mark.slow
 async def test_verified_approved_reset_delivers_once_and_leaks_nowhere(
     db: Database,
     keyring: Keyring,
