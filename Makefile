@@ -20,6 +20,7 @@ up: $(STAMP)
 
 ## Install everything and run the whole test suite (starts its own PostgreSQL).
 test: $(STAMP)
+	bash scripts/system-deps.sh
 	$(BIN)/pytest tests agent/tests
 
 ## Lint and type-check.
