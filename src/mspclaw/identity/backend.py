@@ -21,6 +21,7 @@ from mspclaw.database.session import tenant_session
 from mspclaw.errors import MSPclawError
 from mspclaw.identity import delivery, verification
 from mspclaw.identity.base import Directory
+from mspclaw.identity.models import Verification
 from mspclaw.identity.notify import Channel, DeliveryFailed, Notifier
 from mspclaw.identity.resolver import IdentityEndpoints, resolve_directory
 from mspclaw.tenancy.models import Client, Contact
@@ -156,9 +157,7 @@ class IdentityBackend:
             return outcome(False, {}, exc.message)
         return outcome(True, output)
 
-    async def _prepare(
-        self, tool: ToolSpec, user: str, context: ToolContext
-    ) -> tuple[Directory, verification.Verification | None]:
+    async def _prepare(self, tool: ToolSpec, user: str, context: ToolContext) -> tuple[Directory, Verification | None]:
         assert context.client_id is not None
         async with tenant_session(self.sessions, context.tenant_id) as session, session.begin():
             client = await session.get(Client, context.client_id)
@@ -188,7 +187,7 @@ class IdentityBackend:
         return directory, verified
 
     async def _reset(
-        self, directory: Directory, args: Any, context: ToolContext, verified: verification.Verification | None
+        self, directory: Directory, args: Any, context: ToolContext, verified: Verification | None
     ) -> dict[str, Any]:
         password = delivery.generate_password(args.length)
         await directory.reset_password(args.user, password, force_change=args.require_change_at_next_sign_in)
@@ -225,7 +224,7 @@ class IdentityBackend:
             "view_expires_at": view.expires_at.isoformat(),
         }
 
-    async def _deliver(self, session: AsyncSession, verified: verification.Verification | None, token: str) -> str:
+    async def _deliver(self, session: AsyncSession, verified: Verification | None, token: str) -> str:
         """Send the view link to the verified contact on record, or leave it for the technician."""
         contact = await session.get(Contact, verified.contact_id) if verified and verified.contact_id else None
         if contact is None or self.notifier is None:

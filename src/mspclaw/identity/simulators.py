@@ -256,7 +256,7 @@ def add_graph_user(state: SimulatorState, upn: str, *, mfa: int = 0, manager: st
         {"@odata.type": "#microsoft.graph.microsoftAuthenticatorAuthenticationMethod", "id": str(uuid.uuid4())}
         for _ in range(mfa)
     ]
-    user = {
+    user: dict[str, Any] = {
         "id": str(uuid.uuid4()),
         "userPrincipalName": upn,
         "displayName": upn.split("@")[0].title(),
@@ -273,7 +273,7 @@ def add_graph_user(state: SimulatorState, upn: str, *, mfa: int = 0, manager: st
 
 def add_graph_group(state: SimulatorState, name: str) -> dict[str, Any]:
     """Seed a security group."""
-    group = {"id": str(uuid.uuid4()), "displayName": name, "members": set()}
+    group: dict[str, Any] = {"id": str(uuid.uuid4()), "displayName": name, "members": set()}
     state.groups[group["id"]] = group
     return group
 
@@ -395,7 +395,7 @@ def google_simulator(client_id: str, client_secret: str, refresh_token: str) -> 
 
 def add_google_user(state: SimulatorState, email: str, *, two_sv: bool = False) -> dict[str, Any]:
     """Seed an active Workspace user."""
-    user = {
+    user: dict[str, Any] = {
         "id": str(uuid.uuid4().int)[:21],
         "primaryEmail": email.lower(),
         "name": {"fullName": email.split("@")[0].title()},
@@ -410,6 +410,11 @@ def add_google_user(state: SimulatorState, email: str, *, two_sv: bool = False) 
 
 def add_google_group(state: SimulatorState, email: str) -> dict[str, Any]:
     """Seed a group."""
-    group = {"id": uuid.uuid4().hex[:15], "email": email.lower(), "name": email.split("@")[0], "members": set()}
+    group: dict[str, Any] = {
+        "id": uuid.uuid4().hex[:15],
+        "email": email.lower(),
+        "name": email.split("@")[0],
+        "members": set(),
+    }
     state.groups[group["id"]] = group
     return group
