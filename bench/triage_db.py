@@ -29,7 +29,7 @@ from pathlib import Path
 for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
-from sqlalchemy import select  # noqa: E402
+from sqlalchemy import select, text  # noqa: E402
 from sqlalchemy.dialects.postgresql import insert as pg_insert  # noqa: E402
 
 from mspclaw.bootstrap import create_tenant_with_owner  # noqa: E402
@@ -137,6 +137,9 @@ async def main() -> None:
             tenant_b, conn_b = await _tenant(db, f"Bench B {uuid.uuid4().hex[:6]}")
             await _fill(db, tenant_a, conn_a, args.index, seed=7)
             await _fill(db, tenant_b, conn_b, args.index, seed=8)
+            async with db.engine.connect() as conn:  # what autovacuum would do after a backfill
+                await conn.execute(text("ANALYZE"))
+                await conn.commit()
             print(
                 f"index: {args.index} resolved tickets per tenant x 2 tenants, built in "
                 f"{time.perf_counter() - started:.1f}s (HNSW m=16, cosine)"
@@ -186,6 +189,7 @@ async def main() -> None:
                     await service.triage_ticket(session, tenant_id=tenant_a, ticket_id=new_ids[i])
 
             _report("stored", await _measure(len(new_ids), stored))
+            print(f"load average while measuring: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
         finally:
             await db.close()
 
