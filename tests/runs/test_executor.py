@@ -262,3 +262,38 @@ async def test_requester_without_the_tools_permission_is_blocked(
     run = await show(db, tenant_a.id, run_id)
     assert run.status == "failed" and "lacks the tools.run.change permission" in (run.error or "")
     assert run.approvals == [] and backends.calls() == []
+
+
+async def test_unanswered_question_expires_and_fails_the_run(
+    db: Database, tenant_a: TenantFixture, backends: Backends
+) -> None:
+    client_id, device_id = await make_client(db, tenant_a.id, OPEN_POLICY)
+    run_id = await start(db, tenant_a.id, "software-install", client_id, device_id)
+    await run_worker(db)
+    [question] = (await show(db, tenant_a.id, run_id)).questions
+    await expire_now(db, "questions", question.id)
+    await run_worker(db)
+    run = await show(db, tenant_a.id, run_id)
+    assert run.status == "failed" and "'package' was not answered in time" in (run.error or "")
+    assert [q.status for q in run.questions] == ["expired"]
+    assert backends.calls() == []
+
+
+async def test_vip_contact_makes_an_unattended_change_wait_for_approval(
+    db: Database, tenant_a: TenantFixture, backends: Backends
+) -> None:
+    client_id, device_id = await make_client(db, tenant_a.id, {**OPEN_POLICY, "vip_contacts": ["ceo@client.example"]})
+    run_id = await start(
+        db,
+        tenant_a.id,
+        "two-installs",
+        client_id,
+        device_id,
+        context={"contact": {"email": "CEO@client.example"}},
+        playbook=load_text(TWO_APPROVALS.replace("requires_approval: true", "requires_approval: false")),
+    )
+    await run_worker(db)
+    run = await show(db, tenant_a.id, run_id)
+    assert run.status == "awaiting_approval"
+    assert "the contact is a VIP" in run.approvals[0].reasons
+    assert backends.calls() == []
