@@ -28,6 +28,7 @@ from mspclaw.database.core import Database
 from mspclaw.gateway import Gateway, gateway_router
 from mspclaw.gateway.pgrouter import PostgresRouter
 from mspclaw.identity import views as identity_views
+from mspclaw.reasoning.views import router as reasoning_router
 from mspclaw.runs import runtime as runs_runtime
 from mspclaw.runs.views import router as runs_router
 from mspclaw.sync import api as sync_api
@@ -47,6 +48,7 @@ def api_router() -> APIRouter:
     router.include_router(sync_api.api_router)
     router.include_router(identity_views.router)
     router.include_router(triage_views.router)
+    router.include_router(reasoning_router)
     return router
 
 
@@ -94,7 +96,8 @@ def create_app(
     # The gateway is built now (its WebSocket route is mounted below); the lifespan gives it
     # the database for device authentication and LISTEN/NOTIFY routing between processes.
     authenticator = DatabaseDeviceAuthenticator()
-    gateway = Gateway(authenticator)
+    # Refreezing the GC's old generation keeps pauses short with thousands of sockets (bench/agents.py).
+    gateway = Gateway(authenticator, gc_refreeze_seconds=900)
     app.state.gateway = gateway
     problems.install(app)
     observability.install(app)

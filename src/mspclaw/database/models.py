@@ -4,6 +4,7 @@ from mspclaw.agents.models import DeviceCredential, DeviceMemory, EnrollmentToke
 from mspclaw.audit.models import AuditEvent
 from mspclaw.auth.models import ApiKey, LoginSession, Technician
 from mspclaw.identity.models import SecretView, Verification  # noqa: F401 - identity tables
+from mspclaw.reasoning.store import LLMSettings, LLMUsage
 from mspclaw.runs.models import Approval, Question, Run, RunStep
 from mspclaw.sync import models as sync_models  # noqa: F401 - sync and tickets tables
 from mspclaw.tenancy.models import Client, Contact, Device, Site, Tenant
@@ -11,16 +12,18 @@ from mspclaw.triage import models as triage_models  # noqa: F401 - triage result
 from mspclaw.vault.models import Secret
 
 __all__ = [
-    "DeviceCredential",
-    "DeviceMemory",
-    "EnrollmentToken",
-    "GatewaySpill",
     "ApiKey",
     "Approval",
     "AuditEvent",
     "Client",
     "Contact",
     "Device",
+    "DeviceCredential",
+    "DeviceMemory",
+    "EnrollmentToken",
+    "GatewaySpill",
+    "LLMSettings",
+    "LLMUsage",
     "LoginSession",
     "Question",
     "Run",
