@@ -39,6 +39,9 @@ class Settings(BaseSettings):
     login_lockout_minutes: int = 15
     worker_concurrency: int = 4
     approval_timeout_seconds: int = 300
+    #: Where endpoint tools run: on devices through their agents ("gateway", the product), or on
+    #: this machine ("local": development, demos and tests where this host is the device).
+    endpoint_backend: Literal["gateway", "local"] = "gateway"
 
     @property
     def effective_log_format(self) -> str:
