@@ -1,10 +1,12 @@
-"""A password reset run end to end: executor, approval, OTP verification, the real Samba DC,
-the one-time view link - and a scan of everything written for the temporary password."""
+"""Identity runs end to end through the executor against the real Samba DC: a verified, approved
+password reset with its one-time link (and a scan of everything written for the password), the
+built-in account-lockout playbook, and disable/group changes."""
 
 from __future__ import annotations
 
 import logging
 import re
+import uuid
 
 import httpx
 import pytest
@@ -15,11 +17,13 @@ from mspclaw.identity.backend import IdentityBackend
 from mspclaw.identity.notify import RecordingNotifier
 from mspclaw.playbooks import load_text
 from mspclaw.runs import runtime
+from mspclaw.runs.models import RunDetail
 from mspclaw.tools import BackendRouter
 from mspclaw.vault.keys import Keyring
 from tests.conftest import TenantFixture
 from tests.identity.conftest import ADMIN_PASSWORD, DOMAIN, REALM, USER_PASSWORD, SambaDC, make_client
-from tests.runs.helpers import decide, run_worker, show, start
+from tests.identity.helpers import attest, run_tool
+from tests.runs.helpers import RecordingBackend, decide, run_worker, show, start
 
 RESET = """
 id: identity-reset
@@ -146,3 +150,87 @@ async def test_verified_approved_reset_delivers_once_and_leaks_nowhere(
     assert len(written["database"]) > 1000 and "identity.password_reset" in written["database"]
     for where, content in written.items():
         assert password not in content, f"the temporary password leaked into {where}"
+
+
+CHANGES = """
+id: identity-changes
+title: Access changes
+version: 1.0.0
+inputs:
+  user: {type: email, source: contact, field: email}
+  group: {type: string, source: ticket, field: group}
+tools: [add_group_member, remove_group_member, disable_account, lookup_user]
+steps:
+  - {id: add, tool: add_group_member, args: {user: "{{ inputs.user }}", group: "{{ inputs.group }}"}}
+  - {id: check, tool: lookup_user, args: {user: "{{ inputs.user }}"}}
+  - {id: remove, tool: remove_group_member, args: {user: "{{ inputs.user }}", group: "{{ inputs.group }}"}}
+  - {id: disable, tool: disable_account, requires_approval: true, args: {user: "{{ inputs.user }}"}}
+"""
+
+
+async def _approve_until_done(db: Database, tenant: TenantFixture, run_id: uuid.UUID) -> RunDetail:
+    """Approve each step that waits for a technician, as they come."""
+    run = await show(db, tenant.id, run_id)
+    for _ in range(6):
+        pending = [a for a in run.approvals if a.status == "pending"]
+        if not pending:
+            break
+        await decide(db, tenant.id, pending[0].id)
+        await run_worker(db)
+        run = await show(db, tenant.id, run_id)
+    return run
+
+
+async def _ad_client(db: Database, keyring: Keyring, tenant: TenantFixture, dc: SambaDC, email: str) -> uuid.UUID:
+    client_id, _ = await make_client(
+        db,
+        keyring,
+        tenant.id,
+        stack={"identity_provider": "active_directory", "ad_domain": DOMAIN},
+        secrets={"ad.url": dc.url, "ad.bind_user": f"Administrator@{REALM}", "ad.bind_password": ADMIN_PASSWORD},
+        contact_email=email,
+    )
+    return client_id
+
+
+async def test_lockout_playbook_unlocks_after_attestation_and_approval(
+    db: Database, keyring: Keyring, tenant_a: TenantFixture, samba_dc: SambaDC, backend: IdentityBackend
+) -> None:
+    notification = RecordingBackend("notification")
+    runtime.install(runtime.RunRuntime(db.sessions, BackendRouter(backend, notification)))
+    name = samba_dc.create_user()
+    upn = f"{name}@{DOMAIN}"
+    client_id = await _ad_client(db, keyring, tenant_a, samba_dc, upn)
+    for _ in range(3):
+        samba_dc.can_bind(name, "wrong")
+    run_id = await start(db, tenant_a.id, "account-lockout", client_id, context={"contact": {"email": upn}})
+    await run_worker(db)
+    run = await show(db, tenant_a.id, run_id)
+    assert run.status == "awaiting_approval", run.error
+    assert next(s for s in run.steps if s.step_id == "lookup").output["locked"] is True
+    await attest(db, tenant_a.id, client_id, upn, run_id)
+    run = await _approve_until_done(db, tenant_a, run_id)
+    assert run.status == "succeeded", run.error
+    assert [s.step_id for s in run.steps if s.status == "succeeded"] == ["lookup", "unlock", "tell_user", "verify"]
+    assert samba_dc.can_bind(name, USER_PASSWORD)
+
+
+async def test_group_changes_and_disable_run_through_the_executor(
+    db: Database, keyring: Keyring, tenant_a: TenantFixture, samba_dc: SambaDC, backend: IdentityBackend
+) -> None:
+    runtime.install(runtime.RunRuntime(db.sessions, BackendRouter(backend)))
+    name = samba_dc.create_user()
+    upn = f"{name}@{DOMAIN}"
+    group = samba_dc.create_group(f"Projects {uuid.uuid4().hex[:6]}")
+    client_id = await _ad_client(db, keyring, tenant_a, samba_dc, upn)
+    context = {"contact": {"email": upn}, "ticket": {"group": group}}
+    run_id = await start(db, tenant_a.id, "identity-changes", client_id, context=context, playbook=load_text(CHANGES))
+    await run_worker(db)
+    run = await show(db, tenant_a.id, run_id)
+    assert run.status == "awaiting_approval", run.error  # changes wait for a technician by default
+    run = await _approve_until_done(db, tenant_a, run_id)
+    assert run.status == "succeeded", run.error
+    assert group in next(s for s in run.steps if s.step_id == "check").output["groups"]
+    assert not samba_dc.can_bind(name, USER_PASSWORD)  # disabled
+    looked = (await run_tool(backend, tenant_a.id, client_id, "lookup_user", run_id, user=name)).output
+    assert looked["enabled"] is False and group not in looked["groups"]
