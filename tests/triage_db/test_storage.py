@@ -3,6 +3,7 @@ PostgreSQL: stored with history, idempotent per ticket version, never across ten
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 from sqlalchemy import func, select, text
@@ -106,6 +107,15 @@ async def test_triage_is_idempotent_per_ticket_version_and_keeps_history(db: Dat
         latest = await service.latest_for_ticket(session, tenant_id=tenant_a.id, ticket_id=ids["t1"])
         count = (await session.execute(select(func.count()).select_from(TriageRecord))).scalar_one()
     assert latest.id == second.id and latest.history == 2 and count == 2
+
+
+async def test_concurrent_jobs_for_one_ticket_version_store_one_result(db: Database, tenant_a: TenantFixture) -> None:
+    conn = await add_connection(db, tenant_a.id)
+    ids = await store_tickets(db, tenant_a.id, conn, [ticket("x1", "Wi-Fi drops", "wifi keeps dropping in room 4")])
+    records = await asyncio.gather(*(_triage(db, tenant_a.id, ids["x1"]) for _ in range(4)))
+    assert len({r.id for r in records}) == 1
+    async with tenant_session(db.sessions, tenant_a.id) as session:
+        assert (await session.execute(select(func.count()).select_from(TriageRecord))).scalar_one() == 1
 
 
 async def test_near_duplicates_of_the_same_contact_within_48h_are_proposed_for_merge(

@@ -271,9 +271,11 @@ async def triage_ticket(session: AsyncSession, *, tenant_id: uuid.UUID, ticket_i
             created_at=utcnow(),
         )
         .on_conflict_do_nothing(index_elements=["ticket_id", "ticket_updated_at"])
+        .returning(TriageRecord)
     )
-    await session.execute(stmt)
-    return await _record_for_version(session, ticket)
+    inserted = (await session.execute(stmt)).scalars().first()
+    # Nothing returned: a concurrent job stored this version first; its row is the answer.
+    return inserted if inserted is not None else await _record_for_version(session, ticket)
 
 
 async def _record_for_version(session: AsyncSession, ticket: Ticket) -> TriageRecord | None:
