@@ -61,6 +61,16 @@ async def test_adhoc_triage_answers_intent_urgency_and_similar_tickets(
     gone = await http.get(f"/api/v1/tickets/{ids['v1']}/triage", headers=tenant_b.headers)
     assert gone.status_code == 404
 
+    client_a = await http.post(
+        "/api/v1/clients", headers=tenant_a.headers, json={"name": "A co", "policy": {"sla_tier": "gold"}}
+    )
+    with_client = await http.post(
+        "/api/v1/triage", headers=tenant_a.headers, json={**body, "client_id": client_a.json()["id"]}
+    )
+    assert with_client.json()["context"]["client_name"] == "A co"
+    assert "SLA tier: gold" in with_client.json()["context"]["policy_summary"]
+    assert any("sla" in f["name"] for f in with_client.json()["urgency_factors"])
+
     unsure = (
         await http.post("/api/v1/triage", headers=tenant_a.headers, json={"subject": "hello", "body": "?"})
     ).json()
