@@ -44,7 +44,7 @@ from mspclaw.tickets.models import Ticket  # noqa: E402
 from mspclaw.triage import service, similarity  # noqa: E402
 from mspclaw.triage.models import TicketEmbedding, TriageRequest  # noqa: E402
 from mspclaw.triage.normalise import normalise_ticket  # noqa: E402
-from mspclaw.triage.seed_corpus import generate  # noqa: E402
+from mspclaw.triage.seed_corpus import SeedExample, generate  # noqa: E402
 
 T0 = datetime(2026, 10, 1, tzinfo=UTC)
 CHUNK = 500
@@ -76,22 +76,27 @@ async def _tenant(db: Database, name: str) -> tuple[uuid.UUID, uuid.UUID]:
         return tenant.id, conn.id
 
 
+def _vendor_ticket(
+    external_id: str, example: SeedExample, status: str, minute: int, contact: str | None = None
+) -> vendor.Ticket:
+    at = T0 + timedelta(minutes=minute)
+    return vendor.Ticket(
+        external_id=external_id,
+        subject=example.subject,
+        description=example.body,
+        status=status,  # type: ignore[arg-type]
+        contact_external_id=contact,
+        created_at=at,
+        updated_at=at,
+    )
+
+
 async def _fill(db: Database, tenant_id: uuid.UUID, connection_id: uuid.UUID, n: int, seed: int) -> None:
     """``n`` resolved tickets with embeddings (bulk, as a backfill would)."""
     examples = generate(per_intent=n // 17 + 1, seed=seed)[:n]
     for start in range(0, len(examples), CHUNK):
         chunk = examples[start : start + CHUNK]
-        items = [
-            vendor.Ticket(
-                external_id=f"{seed}-{start + i}",
-                subject=e.subject,
-                description=e.body,
-                status="resolved",
-                created_at=T0 + timedelta(minutes=start + i),
-                updated_at=T0 + timedelta(minutes=start + i),
-            )
-            for i, e in enumerate(chunk)
-        ]
+        items = [_vendor_ticket(f"{seed}-{start + i}", e, "resolved", start + i) for i, e in enumerate(chunk)]
         async with tenant_session(db.sessions, tenant_id) as session, session.begin():
             ids = await tickets.upsert_tickets(session, tenant_id=tenant_id, connection_id=connection_id, tickets=items)
             rows = (await session.execute(select(Ticket).where(Ticket.id.in_(ids)))).scalars()
@@ -170,15 +175,7 @@ async def main() -> None:
             _report("adhoc", await _measure(len(new), adhoc))
 
             items = [
-                vendor.Ticket(
-                    external_id=f"new-{i}",
-                    subject=e.subject,
-                    description=e.body,
-                    status="new",
-                    contact_external_id=f"user{i % 50}@client.example",
-                    created_at=T0 + timedelta(days=30, minutes=i),
-                    updated_at=T0 + timedelta(days=30, minutes=i),
-                )
+                _vendor_ticket(f"new-{i}", e, "new", 30 * 24 * 60 + i, contact=f"user{i % 50}@client.example")
                 for i, e in enumerate(new)
             ]
             async with tenant_session(db.sessions, tenant_a) as session, session.begin():
