@@ -222,3 +222,29 @@ def test_which_tools_need_verification() -> None:
     assert verification.verification_required("require_mfa_reregistration", default)
     assert not verification.verification_required("lookup_user", default)
     assert not verification.verification_required("reset_password", ClientPolicy(require_verification=False))
+
+
+async def test_pending_verification_is_the_executors_gate(
+    db: Database, keyring: Keyring, tenant_a: TenantFixture
+) -> None:
+    client, _ = await _client(db, keyring, tenant_a)
+    run, policy = uuid.uuid4(), ClientPolicy()
+    async with tenant_session(db.sessions, tenant_a.id) as session, session.begin():
+        args = {"user": ALICE}
+        assert (
+            await verification.pending_verification(session, tool="lookup_user", args=args, policy=policy, run_id=run)
+            is None
+        )
+        waiting = await verification.pending_verification(
+            session, tool="reset_password", args=args, policy=policy, run_id=run
+        )
+        assert waiting is not None and "caller verification of alice@contoso.example" in waiting
+        await verification.attest(
+            session, client_id=client, user=ALICE, run_id=run, technician=TECH, reason="known voice on a call-back"
+        )
+        assert (
+            await verification.pending_verification(
+                session, tool="reset_password", args=args, policy=policy, run_id=run
+            )
+            is None
+        )

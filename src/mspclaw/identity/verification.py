@@ -88,6 +88,22 @@ async def is_verified(session: AsyncSession, *, run_id: uuid.UUID, user: str) ->
     return found is not None
 
 
+async def pending_verification(
+    session: AsyncSession, *, tool: ToolSpec | str, args: dict[str, object], policy: ClientPolicy, run_id: uuid.UUID
+) -> str | None:
+    """Why the step must wait for caller verification, or None when it may run (the executor's gate)."""
+    if not verification_required(tool, policy):
+        return None
+    user = str(args.get("user") or "")
+    if user and await is_verified(session, run_id=run_id, user=user):
+        return None
+    name = tool if isinstance(tool, str) else tool.name
+    return (
+        f"{name} waits for caller verification of {user or 'the user'} in this run "
+        "(one-time code to the contact on record, push to their device, or technician attestation)"
+    )
+
+
 async def latest_verified(session: AsyncSession, *, run_id: uuid.UUID, user: str) -> Verification | None:
     """The most recent successful verification of ``user`` in the run (who vouched, which contact)."""
     return await session.scalar(
