@@ -51,6 +51,7 @@ def ticket(
     hours: float = 0.0,
     contact: str | None = None,
     client: str | None = None,
+    assignee: str | None = None,
     raw: dict[str, Any] | None = None,
 ) -> vendor.Ticket:
     """A vendor ticket opened ``hours`` after T0."""
@@ -62,6 +63,7 @@ def ticket(
         status=status,  # type: ignore[arg-type]
         contact_external_id=contact,
         client_external_id=client,
+        assignee=assignee,
         created_at=at,
         updated_at=at,
         raw=raw or {"id": external_id},

@@ -8,6 +8,7 @@ import uuid
 
 from sqlalchemy import func, select, text
 
+from mspclaw.auth.models import Technician
 from mspclaw.database.core import Database
 from mspclaw.database.session import tenant_session
 from mspclaw.tenancy.models import Client, Contact, Device
@@ -194,3 +195,34 @@ async def test_client_context_and_urgency_signals_come_from_the_tenant_records(
     assert [t["ticket_id"] for t in ctx["open_tickets_of_contact"]] == [str(ids["c1"])]
     factor_names = {f["name"] for f in record.urgency_factors}
     assert any("vip" in n for n in factor_names) and any("sla" in n for n in factor_names)
+
+
+async def test_open_tickets_get_technicians_ranked_by_skills_load_and_history(
+    db: Database, tenant_a: TenantFixture, tenant_b: TenantFixture
+) -> None:
+    conn = await add_connection(db, tenant_a.id)
+    async with tenant_session(db.sessions, tenant_a.id) as session, session.begin():
+        session.add(Technician(email="ann@msp.example", name="Ann", role="engineer", skills=["printer"]))
+        session.add(Technician(email="bob@msp.example", name="Bob", role="engineer", skills=[]))
+        session.add(Technician(email="viv@msp.example", name="Viv", role="viewer", skills=["printer"]))
+    async with tenant_session(db.sessions, tenant_b.id) as session, session.begin():
+        session.add(Technician(email="bea@b.example", name="Bea", role="engineer", skills=["printer"]))
+    printer = "The office printer jams paper in tray 2"
+    history = [
+        ticket(f"h{i}", "Printer jam", printer, status="resolved", hours=i, assignee="bob@msp.example")
+        for i in range(3)
+    ]
+    load = [ticket(f"l{i}", "VPN", "vpn drops", hours=i, assignee="Ann") for i in range(4)]
+    ids = await store_tickets(db, tenant_a.id, conn, [*history, *load])
+    for ext in ("h0", "h1", "h2"):
+        await _triage(db, tenant_a.id, ids[ext])
+
+    new = await store_tickets(db, tenant_a.id, conn, [ticket("n1", "Printer jammed", printer, hours=10)])
+    record = await _triage(db, tenant_a.id, new["n1"])
+    by_name = {r["name"]: r for r in record.routing}
+    # The tenant's owner is routable too; viewers are not, and B's technicians never.
+    assert set(by_name) == {"Ann", "Bob", "Alpha MSP owner"}
+    assert any("skills printer" in reason for reason in by_name["Ann"]["reasons"])
+    assert any("4/10 open tickets" in reason for reason in by_name["Ann"]["reasons"])
+    assert any("resolved 3 printer tickets" in reason for reason in by_name["Bob"]["reasons"])
+    assert [r["score"] for r in record.routing] == sorted((r["score"] for r in record.routing), reverse=True)

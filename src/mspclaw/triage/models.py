@@ -49,6 +49,8 @@ class TriageRecord(IdMixin, TenantMixin, Base):
     context: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
     similar: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, default=list)
     duplicates: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, default=list)
+    #: technicians recommended for an open ticket (skills, load, history), best first
+    routing: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, default=list)
     created_at: Mapped[datetime] = mapped_column()
 
 
@@ -171,6 +173,16 @@ class DuplicateProposal(BaseModel):
     hours_apart: float
 
 
+class RoutingSuggestion(BaseModel):
+    """A technician recommended for the ticket, with the arithmetic behind the score."""
+
+    technician_id: str
+    name: str | None = None
+    email: str | None = None
+    score: float
+    reasons: list[str]
+
+
 class ClientContext(BaseModel):
     """What the technician needs to know about who asked, attached to a triage result."""
 
@@ -207,6 +219,7 @@ class TicketTriageRead(TriageAnswer):
     ticket_updated_at: datetime
     created_at: datetime
     duplicates: list[DuplicateProposal]
+    routing: list[RoutingSuggestion]
     history: int
     confirmed_intent: str | None
 

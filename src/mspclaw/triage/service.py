@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import uuid
 from datetime import time
+from time import monotonic
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Uuid, bindparam, func, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from mspclaw.auth.models import Technician
 from mspclaw.database.base import utcnow, uuid7
 from mspclaw.errors import InvalidInput, NotFound
 from mspclaw.runs.models import Run
@@ -33,6 +35,7 @@ from mspclaw.triage.models import (
     TriageSettingsRead,
     TriageSettingsUpdate,
 )
+from mspclaw.triage.routing import TechnicianProfile, TicketFeatures, recommend
 from mspclaw.triage.taxonomy import BUILTIN_INTENTS, merge_intents, validate_intent_id
 from mspclaw.triage.urgency import BusinessHours, UrgencySignals
 
@@ -169,6 +172,85 @@ def _business_hours(policy: ClientPolicy) -> BusinessHours:
     )
 
 
+# --- routing from the tenant's history ---------------------------------------------------------
+
+ROUTABLE_ROLES = ("owner", "admin", "engineer")
+#: Technician profiles (skills, load, history) are aggregates over all of a tenant's tickets;
+#: recomputing them for every ticket of a sync burst would cost more than the triage itself.
+PROFILE_TTL_SECONDS = 60.0
+_PROFILES: dict[uuid.UUID, tuple[float, list[TechnicianProfile], dict[str, dict[str, str]]]] = {}
+
+_HISTORY_SQL = text(
+    """
+    SELECT lower(t.assignee) AS who, t.client_id, t.status IN ('new', 'open', 'waiting') AS is_open,
+           coalesce(l.intent, r.intent) AS intent, count(*) AS n
+      FROM tickets t
+      LEFT JOIN triage_intent_labels l ON l.ticket_id = t.id AND l.tenant_id = :tenant
+      LEFT JOIN triage_results r
+             ON r.ticket_id = t.id AND r.ticket_updated_at = t.vendor_updated_at AND r.tenant_id = :tenant
+     WHERE t.tenant_id = :tenant AND t.assignee IS NOT NULL AND t.deleted_at IS NULL
+     GROUP BY 1, 2, 3, 4
+    """
+).bindparams(bindparam("tenant", type_=Uuid()))
+
+
+async def _technician_profiles(
+    session: AsyncSession, *, tenant_id: uuid.UUID
+) -> tuple[list[TechnicianProfile], dict[str, dict[str, str]]]:
+    """Routing profiles of the tenant's technicians from their skills and the tickets assigned
+    to them (matched by e-mail or name): open load, resolved intents, resolved clients."""
+    cached = _PROFILES.get(tenant_id)
+    if cached is not None and monotonic() - cached[0] < PROFILE_TTL_SECONDS:
+        return cached[1], cached[2]
+    techs = (
+        await session.execute(
+            select(Technician).where(
+                Technician.tenant_id == tenant_id, Technician.active.is_(True), Technician.role.in_(ROUTABLE_ROLES)
+            )
+        )
+    ).scalars()
+    profiles: dict[str, TechnicianProfile] = {}
+    alias: dict[str, str] = {}
+    people: dict[str, dict[str, str]] = {}
+    for tech in techs:
+        key = str(tech.id)
+        profiles[key] = TechnicianProfile(id=key, skills=set(tech.skills or []))
+        people[key] = {"name": tech.name, "email": tech.email}
+        alias[tech.email.lower()] = key
+        alias[tech.name.lower()] = key
+    for row in (await session.execute(_HISTORY_SQL, {"tenant": tenant_id})).all():
+        profile = profiles.get(alias.get(row.who or "", ""))
+        if profile is None:
+            continue
+        if row.is_open:
+            profile.open_load += int(row.n)
+            continue
+        if row.intent and row.intent != "unsure":
+            profile.resolved_intents[row.intent] = profile.resolved_intents.get(row.intent, 0) + int(row.n)
+        if row.client_id is not None:
+            client = str(row.client_id)
+            profile.resolved_clients[client] = profile.resolved_clients.get(client, 0) + int(row.n)
+    result = (list(profiles.values()), people)
+    _PROFILES[tenant_id] = (monotonic(), *result)
+    return result
+
+
+async def recommend_technicians(
+    session: AsyncSession, *, tenant_id: uuid.UUID, intent: str, client_id: uuid.UUID | None, urgency: int
+) -> list[dict[str, Any]]:
+    """The tenant's technicians best placed for a ticket (skills, load, who resolved this kind
+    of ticket or this client before), with the reasons behind each score."""
+    profiles, people = await _technician_profiles(session, tenant_id=tenant_id)
+    if not profiles:
+        return []
+    features = TicketFeatures(
+        intent=intent if intent != "unsure" else None,
+        client=str(client_id) if client_id else None,
+        urgency=urgency,
+    )
+    return [{**r.model_dump(), **people.get(r.technician_id, {})} for r in recommend(features, profiles, limit=3)]
+
+
 # --- triage -----------------------------------------------------------------------------
 
 
@@ -256,7 +338,15 @@ async def triage_ticket(session: AsyncSession, *, tenant_id: uuid.UUID, ticket_i
         session, tenant_id=tenant_id, ticket_id=ticket.id, vector=vector, ticket_updated_at=ticket.vendor_updated_at
     )
     similar = await similarity.similar_resolved(session, tenant_id=tenant_id, vector=vector, exclude=ticket.id)
-    dupes = await similarity.duplicates(session, ticket=ticket, vector=vector) if ticket.status in OPEN_STATUSES else []
+    is_open = ticket.status in OPEN_STATUSES
+    dupes = await similarity.duplicates(session, ticket=ticket, vector=vector) if is_open else []
+    routing = (
+        await recommend_technicians(
+            session, tenant_id=tenant_id, intent=result.intent, client_id=ticket.client_id, urgency=result.urgency
+        )
+        if is_open
+        else []
+    )
     stmt = (
         pg_insert(TriageRecord)
         .values(
@@ -268,6 +358,7 @@ async def triage_ticket(session: AsyncSession, *, tenant_id: uuid.UUID, ticket_i
             context=context.model_dump(mode="json"),
             similar=[s.model_dump(mode="json") for s in similar],
             duplicates=[d.model_dump(mode="json") for d in dupes],
+            routing=routing,
             created_at=utcnow(),
         )
         .on_conflict_do_nothing(index_elements=["ticket_id", "ticket_updated_at"])
@@ -304,6 +395,7 @@ _RECORD_FIELDS = (
     "similar",
     "context",
     "duplicates",
+    "routing",
 )
 
 

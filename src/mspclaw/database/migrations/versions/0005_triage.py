@@ -68,6 +68,7 @@ def upgrade() -> None:
         sa.Column("context", postgresql.JSONB(astext_type=sa.Text()), nullable=False),
         sa.Column("similar", postgresql.JSONB(astext_type=sa.Text()), nullable=False),
         sa.Column("duplicates", postgresql.JSONB(astext_type=sa.Text()), nullable=False),
+        sa.Column("routing", postgresql.JSONB(astext_type=sa.Text()), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_triage_results")),
         sa.UniqueConstraint(
