@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 import structlog
 from mspclaw_agent.tools import ToolOutcome
+from procrastinate import RetryStrategy
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mspclaw import jobs
@@ -25,7 +26,7 @@ from mspclaw.audit import service as audit
 from mspclaw.audit.service import Actor
 from mspclaw.database.base import utcnow
 from mspclaw.database.session import tenant_session
-from mspclaw.errors import MSPclawError
+from mspclaw.errors import MSPclawError, NotFound
 from mspclaw.playbooks import (
     PlannedStep,
     Playbook,
@@ -119,47 +120,55 @@ async def finish(session: AsyncSession, run: Run, status: str, error: str | None
 # ---------------------------------------------------------------- the jobs
 
 
-@jobs.app.task(name=ADVANCE, queue=QUEUE)
+#: a job that raised (database hiccup, worker bug) is retried; it resumes, it does not redo
+RETRY = RetryStrategy(max_attempts=5, exponential_wait=2)
+
+
+@jobs.app.task(name=ADVANCE, queue=QUEUE, retry=RETRY)
 async def advance_task(tenant_id: str, run_id: str) -> None:
     """Move one run forward by (at most) one executed step."""
     await advance(current(), uuid.UUID(tenant_id), uuid.UUID(run_id))
 
 
-@jobs.app.task(name=EXPIRE_APPROVAL, queue=QUEUE)
-async def expire_approval_task(tenant_id: str, approval_id: str) -> None:
-    """Deny an approval that nobody decided in time, and let the run react."""
+async def _expire(tenant_id: str, model: type[Approval] | type[Question], object_id: str) -> None:
+    """Expire a still-pending approval/question; an expired approval counts as denied."""
     async with tenant_session(current().sessions, uuid.UUID(tenant_id)) as session, session.begin():
-        approval = await service.get_approval_or_raise(session, approval_id=uuid.UUID(approval_id), lock=True)
-        run = await service.lock_run(session, run_id=approval.run_id)
-        if approval.status != "pending" or run is None:
+        try:
+            found, run = await service.lock_with_run(session, model=model, object_id=uuid.UUID(object_id), label="item")
+        except NotFound:
+            return  # the run was deleted meanwhile
+        if found.status != "pending":
             return
-        approval.status = "expired"
-        approval.decided_at = utcnow()
-        approval.reason = "nobody decided before the approval expired (counts as denied)"
+        found.status = "expired"
+        if isinstance(found, Question):
+            if run.status not in TERMINAL:
+                await finish(session, run, "failed", f"the question for {found.input_name!r} was not answered in time")
+            return
+        found.decided_at = utcnow()
+        found.reason = "nobody decided before the approval expired (counts as denied)"
         await audit.record(
             session,
             actor=Actor.system("approval-timeout"),
             action="run.approval_expired",
             target_type="approval",
-            target_id=approval.id,
-            detail={"run_id": str(run.id), "step": approval.step_id, "tool": approval.tool},
+            target_id=found.id,
+            detail={"run_id": str(run.id), "step": found.step_id, "tool": found.tool},
         )
         if run.status == "awaiting_approval":
             run.status = "running"
             await defer_advance(session, run)
 
 
-@jobs.app.task(name=EXPIRE_QUESTION, queue=QUEUE)
+@jobs.app.task(name=EXPIRE_APPROVAL, queue=QUEUE, retry=RETRY)
+async def expire_approval_task(tenant_id: str, approval_id: str) -> None:
+    """Deny an approval that nobody decided in time, and let the run react."""
+    await _expire(tenant_id, Approval, approval_id)
+
+
+@jobs.app.task(name=EXPIRE_QUESTION, queue=QUEUE, retry=RETRY)
 async def expire_question_task(tenant_id: str, question_id: str) -> None:
     """Give up on a question nobody answered in time: the run fails, naming the question."""
-    async with tenant_session(current().sessions, uuid.UUID(tenant_id)) as session, session.begin():
-        question = await service.get_question_or_raise(session, question_id=uuid.UUID(question_id), lock=True)
-        run = await service.lock_run(session, run_id=question.run_id)
-        if question.status != "pending" or run is None:
-            return
-        question.status = "expired"
-        if run.status not in TERMINAL:
-            await finish(session, run, "failed", f"the question for {question.input_name!r} was not answered in time")
+    await _expire(tenant_id, Question, question_id)
 
 
 # ---------------------------------------------------------------- advancing

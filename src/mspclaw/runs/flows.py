@@ -191,9 +191,7 @@ async def decide_approval(
 ) -> Approval:
     """Approve or deny one pending approval (exactly that step's tool and arguments)."""
     principal.require("runs.approve")
-    approval = await service.get_approval_or_raise(session, approval_id=approval_id, lock=True)
-    run = await service.lock_run(session, run_id=approval.run_id)
-    assert run is not None
+    approval, run = await service.lock_with_run(session, model=Approval, object_id=approval_id, label="approval")
     if approval.status != "pending":
         raise Conflict(f"approval {approval_id} is already {approval.status}", detail={"status": approval.status})
     now = utcnow()
@@ -231,9 +229,7 @@ async def answer_question(
     session: AsyncSession, *, principal: Principal, question_id: uuid.UUID, answer: Any
 ) -> Question:
     """Record the answer (typed as the playbook input) and let the run continue."""
-    question = await service.get_question_or_raise(session, question_id=question_id, lock=True)
-    run = await service.lock_run(session, run_id=question.run_id)
-    assert run is not None
+    question, run = await service.lock_with_run(session, model=Question, object_id=question_id, label="question")
     if question.status != "pending":
         raise Conflict(f"question {question_id} is already {question.status}", detail={"status": question.status})
     spec = get_playbook_input(run, question.input_name)

@@ -7,13 +7,15 @@ Sessions are tenant-bound, so every lookup here is already limited to the caller
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mspclaw.errors import NotFound
 from mspclaw.runs.models import Approval, Question, Run, RunDetail, RunStep
+
+Pending = TypeVar("Pending", bound=Approval | Question)
 
 
 async def get_run_or_raise(session: AsyncSession, *, run_id: uuid.UUID) -> Run:
@@ -83,22 +85,19 @@ async def list_approvals(session: AsyncSession, *, status: str | None = None, li
     return list(rows.scalars())
 
 
-async def get_approval_or_raise(session: AsyncSession, *, approval_id: uuid.UUID, lock: bool = False) -> Approval:
-    """The approval (row-locked when asked), or NotFound."""
-    query = select(Approval).where(Approval.id == approval_id).execution_options(populate_existing=True)
-    found = (await session.execute(query.with_for_update() if lock else query)).scalar_one_or_none()
-    if found is None:
-        raise NotFound(f"approval {approval_id} not found", detail={"id": str(approval_id)})
-    return found
+async def lock_with_run(
+    session: AsyncSession, *, model: type[Pending], object_id: uuid.UUID, label: str
+) -> tuple[Pending, Run]:
+    """An approval/question and its run, both row-locked (run first, as every writer locks).
 
-
-async def get_question_or_raise(session: AsyncSession, *, question_id: uuid.UUID, lock: bool = False) -> Question:
-    """The question (row-locked when asked), or NotFound."""
-    query = select(Question).where(Question.id == question_id).execution_options(populate_existing=True)
-    found = (await session.execute(query.with_for_update() if lock else query)).scalar_one_or_none()
-    if found is None:
-        raise NotFound(f"question {question_id} not found", detail={"id": str(question_id)})
-    return found
+    NotFound when either is missing (or belongs to another tenant).
+    """
+    found = await session.get(model, object_id)
+    run = await lock_run(session, run_id=found.run_id) if found is not None else None
+    if found is None or run is None:
+        raise NotFound(f"{label} {object_id} not found", detail={"id": str(object_id)})
+    await session.refresh(found, with_for_update=True)
+    return found, run
 
 
 async def detail(session: AsyncSession, *, run: Run) -> RunDetail:
