@@ -84,6 +84,7 @@ SELF_CONTAINED = {
     ("DELETE", "/api/v1/llm/provider"),
     ("POST", "/api/v1/triage/intents"),
     ("POST", "/api/v1/triage/retrain"),
+    ("POST", "/api/v1/triage/backfill"),
     ("PUT", "/api/v1/triage/settings"),
     ("POST", "/api/v1/connections"),
 }

@@ -100,8 +100,8 @@ def note(ticket_external_id: str, external_id: str, body: str, *, hours: float =
     )
 
 
-async def run_jobs(db: Database) -> None:
-    """Run every queued job in-process until none is left."""
+async def run_jobs(db: Database, queues: list[str] | None = None) -> None:
+    """Run queued jobs (of ``queues``, default all) in-process until none is left."""
     job_app = jobs.bind(db.libpq_url)
     async with job_app.open_async():
-        await job_app.run_worker_async(wait=False, install_signal_handlers=False, concurrency=1)
+        await job_app.run_worker_async(queues=queues, wait=False, install_signal_handlers=False, concurrency=1)

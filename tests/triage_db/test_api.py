@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import httpx
 import pytest
+from sqlalchemy import select
 
 from mspclaw.database.core import Database
+from mspclaw.database.session import tenant_session
 from mspclaw.sync.runtime import SyncRuntime
 from mspclaw.triage import tenant_models
+from mspclaw.triage.models import TriageRecord
 from tests.conftest import TenantFixture
 from tests.triage_db.conftest import add_connection, note, run_jobs, store_tickets, ticket
 
@@ -161,3 +164,28 @@ async def test_labels_retrain_a_tenant_model_that_only_that_tenant_uses(
     other = (await http.post("/api/v1/triage", headers=tenant_b.headers, json=text)).json()
     assert other["model_source"] == "shipped" and other["intent"] != "coffee"
     assert "coffee" not in {c["intent"] for c in other["candidates"]}
+
+
+async def test_backfill_triages_tickets_synced_before_triage_ran(
+    http: httpx.AsyncClient, db: Database, rt: SyncRuntime, tenant_a: TenantFixture, tenant_b: TenantFixture
+) -> None:
+    conn_a = await add_connection(db, tenant_a.id)
+    conn_b = await add_connection(db, tenant_b.id)
+    ids = await store_tickets(
+        db, tenant_a.id, conn_a, [ticket(f"k{i}", "Disk full", f"C: drive on PC-{i} is at 98%") for i in range(3)]
+    )
+    await store_tickets(db, tenant_b.id, conn_b, [ticket("kb", "Disk full", "C: drive is full")])
+    queued = await http.post("/api/v1/triage/backfill", headers=tenant_a.headers)
+    assert queued.status_code == 202 and queued.json()["queued"] is True
+    again = (await http.post("/api/v1/triage/backfill", headers=tenant_a.headers)).json()
+    assert again["queued"] is False  # one waiting backfill per tenant
+
+    # Only the triage queue runs: the ticket events (as if triage had not existed) stay unpublished.
+    await run_jobs(db, queues=["triage"])
+    async with tenant_session(db.sessions, None) as session:
+        stored = (await session.execute(select(TriageRecord.ticket_id, TriageRecord.tenant_id))).all()
+    # Triaged by the backfill job (not by the reads below); B's ticket untouched by A's backfill.
+    assert sorted(stored) == sorted((ticket_id, tenant_a.id) for ticket_id in ids.values())
+    for ticket_id in ids.values():
+        answer = (await http.get(f"/api/v1/tickets/{ticket_id}/triage", headers=tenant_a.headers)).json()
+        assert answer["intent"] == "disk_space" and answer["history"] == 1

@@ -286,6 +286,14 @@ class RetrainQueued(BaseModel):
     requirement: str
 
 
+class BackfillQueued(BaseModel):
+    """Answer of the backfill route (not queued: a backfill is already waiting)."""
+
+    queued: bool
+    job_id: int | None
+    limit: int
+
+
 class TenantModelRead(BaseModel):
     """A tenant's trained model (without its bytes)."""
 

@@ -369,6 +369,18 @@ async def triage_ticket(session: AsyncSession, *, tenant_id: uuid.UUID, ticket_i
     return inserted if inserted is not None else await _record_for_version(session, ticket)
 
 
+async def untriaged_tickets(session: AsyncSession, *, tenant_id: uuid.UUID, limit: int) -> list[uuid.UUID]:
+    """Live tickets of the tenant without any stored triage, newest first."""
+    triaged = select(TriageRecord.id).where(TriageRecord.ticket_id == Ticket.id).exists()
+    stmt = (
+        select(Ticket.id)
+        .where(Ticket.tenant_id == tenant_id, Ticket.deleted_at.is_(None), ~triaged)
+        .order_by(Ticket.vendor_updated_at.desc())
+        .limit(limit)
+    )
+    return list((await session.execute(stmt)).scalars())
+
+
 async def _record_for_version(session: AsyncSession, ticket: Ticket) -> TriageRecord | None:
     stmt = select(TriageRecord).where(
         TriageRecord.tenant_id == ticket.tenant_id,

@@ -25,6 +25,9 @@ log = structlog.get_logger(__name__)
 
 TRIAGE_TASK = "mspclaw.triage.ticket"
 RETRAIN_TASK = "mspclaw.triage.retrain"
+BACKFILL_TASK = "mspclaw.triage.backfill"
+#: Tickets triaged per transaction by the backfill (a crash loses at most one chunk's work).
+BACKFILL_CHUNK = 100
 TRIAGE_QUEUE = "triage"
 TRIGGER_KINDS = ("ticket.created", "ticket.updated")
 
@@ -52,6 +55,20 @@ async def enqueue_retrain(session: AsyncSession, *, tenant_id: uuid.UUID) -> int
             {"tenant_id": str(tenant_id)},
             queue=TRIAGE_QUEUE,
             queueing_lock=f"triage-retrain:{tenant_id}",
+        )
+    except jobs.AlreadyQueued:
+        return None
+
+
+async def enqueue_backfill(session: AsyncSession, *, tenant_id: uuid.UUID, limit: int) -> int | None:
+    """Queue triage of the tenant's tickets that were never triaged (synced before triage ran)."""
+    try:
+        return await jobs.defer(
+            session,
+            BACKFILL_TASK,
+            {"tenant_id": str(tenant_id), "limit": limit},
+            queue=TRIAGE_QUEUE,
+            queueing_lock=f"triage-backfill:{tenant_id}",
         )
     except jobs.AlreadyQueued:
         return None
@@ -91,3 +108,21 @@ async def retrain_job(tenant_id: str) -> dict[str, Any]:
             return {"trained": False, "reason": str(exc)}
     log.info("tenant_model_trained", tenant_id=tenant_id, version=stored.version, examples=stored.examples)
     return {"trained": True, "version": stored.version, "metrics": stored.metrics}
+
+
+@jobs.app.task(name=BACKFILL_TASK, queue=TRIAGE_QUEUE)
+async def backfill_job(tenant_id: str, limit: int) -> dict[str, Any]:
+    """Triage up to ``limit`` never-triaged tickets of the tenant, newest first, in chunks."""
+    tenant = uuid.UUID(tenant_id)
+    sessions = runtime.current().db.sessions
+    done = 0
+    while done < limit:
+        async with tenant_session(sessions, tenant) as session, session.begin():
+            ids = await service.untriaged_tickets(session, tenant_id=tenant, limit=min(BACKFILL_CHUNK, limit - done))
+            for ticket_id in ids:
+                await service.triage_ticket(session, tenant_id=tenant, ticket_id=ticket_id)
+        done += len(ids)
+        if len(ids) < BACKFILL_CHUNK:
+            break
+    log.info("triage_backfilled", tenant_id=tenant_id, tickets=done)
+    return {"triaged": done}

@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import uuid
 
-from fastapi import APIRouter, Depends, status
+from fastapi import APIRouter, Depends, Query, status
 
 from mspclaw.api.deps import Ctx, context
 from mspclaw.api.problems import PROBLEM_RESPONSES
 from mspclaw.triage import service, tasks, tenant_models
 from mspclaw.triage.models import (
+    BackfillQueued,
     IntentConfirm,
     IntentLabelRead,
     IntentRead,
@@ -67,6 +68,18 @@ async def retrain(ctx: Ctx = Depends(context("triage.run"))) -> RetrainQueued:
         label_counts=counts,
         requirement=tenant_models.requirement(),
     )
+
+
+@router.post("/triage/backfill", response_model=BackfillQueued, status_code=status.HTTP_202_ACCEPTED)
+async def backfill(
+    limit: int = Query(10_000, ge=1, le=1_000_000, description="Most tickets to triage."),
+    ctx: Ctx = Depends(context("triage.run")),
+) -> BackfillQueued:
+    """Queue triage of tickets that were never triaged (synced before triage was running)."""
+    job_id = await tasks.enqueue_backfill(ctx.session, tenant_id=ctx.tenant_id, limit=limit)
+    await ctx.audit("triage.backfill.queue", target_type="tenant", detail={"limit": limit})
+    await ctx.commit()
+    return BackfillQueued(queued=job_id is not None, job_id=job_id, limit=limit)
 
 
 @router.get("/triage/settings", response_model=TriageSettingsRead)
