@@ -3,6 +3,8 @@ tenant intents and retraining a tenant model that is then used (and only by that
 
 from __future__ import annotations
 
+import uuid
+
 import httpx
 import pytest
 from sqlalchemy import select
@@ -189,3 +191,13 @@ async def test_backfill_triages_tickets_synced_before_triage_ran(
     for ticket_id in ids.values():
         answer = (await http.get(f"/api/v1/tickets/{ticket_id}/triage", headers=tenant_a.headers)).json()
         assert answer["intent"] == "disk_space" and answer["history"] == 1
+
+
+def test_a_tenant_model_needs_enough_labels_of_at_least_two_intents() -> None:
+    five_printer = [(f"printer jam {i}", "printer") for i in range(5)]
+    with pytest.raises(tenant_models.NotEnoughLabels) as raised:
+        tenant_models.train_tenant_model(
+            [*five_printer, *((f"vpn down {i}", "vpn") for i in range(4))], tenant_id=uuid.uuid4(), seed_per_intent=0
+        )
+    assert raised.value.detail == {"label_counts": {"printer": 5, "vpn": 4}}
+    assert not tenant_models.ready({"printer": 5, "vpn": 4}) and tenant_models.ready({"printer": 5, "vpn": 5})

@@ -20,6 +20,7 @@ from sqlalchemy import Uuid, bindparam, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mspclaw.database.base import utcnow
+from mspclaw.errors import InvalidInput
 from mspclaw.triage.models import IntentLabel, TenantIntentModel
 
 if TYPE_CHECKING:  # scikit-learn loads only when a model is first needed
@@ -36,8 +37,10 @@ TENANT_WEIGHT = 3
 SEED_RNG = 42
 
 
-class NotEnoughLabels(ValueError):
+class NotEnoughLabels(InvalidInput):
     """The tenant has too few confirmed tickets for its own model."""
+
+    code = "not_enough_labels"
 
 
 @dataclass(frozen=True)
@@ -193,7 +196,7 @@ def train_tenant_model(
     """
     counts = dict(sorted(Counter(i for _, i in labels).items()))
     if not ready(counts):
-        raise NotEnoughLabels(f"a tenant model needs {requirement()}; have {counts}")
+        raise NotEnoughLabels(f"a tenant model needs {requirement()}; have {counts}", detail={"label_counts": counts})
     seed = _seed_texts(seed_per_intent) if seed_per_intent > 0 else ()
     fit, held = _split(labels)
     from mspclaw.triage.classifier import default_model
