@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from mspclaw.database.base import utcnow
 from mspclaw.database.session import tenant_of
-from mspclaw.errors import MSPclawError
+from mspclaw.errors import MSPclawError, NotFound
 from mspclaw.identity.models import SecretView
 from mspclaw.vault import service as vault
 from mspclaw.vault.keys import Keyring
@@ -111,6 +111,8 @@ async def open_by_token(session: AsyncSession, ring: Keyring, *, token: str) -> 
 async def open_for_technician(session: AsyncSession, ring: Keyring, *, view_id: uuid.UUID) -> tuple[SecretView, str]:
     """The technician's one-time reveal (same one-time semantics as the link)."""
     row = await session.scalar(select(SecretView).where(SecretView.id == view_id).with_for_update())
+    if row is None:
+        raise NotFound("secret view not found")
     plain = _consume(ring, row, "technician")
     assert row is not None
     return row, plain

@@ -54,6 +54,13 @@ class VerificationNotAllowed(MSPclawError):
     status_code = 403
 
 
+class NotifierMissing(MSPclawError):
+    """No channel is configured to send one-time codes."""
+
+    code = "notifier_not_configured"
+    status_code = 503
+
+
 class OtpCheck(BaseModel):
     """The result of checking a code; the row's attempt count is committed either way."""
 
@@ -169,7 +176,7 @@ async def _record(session: AsyncSession, row: Verification, actor: Actor, action
 async def start_otp(
     session: AsyncSession,
     ring: Keyring,
-    notifier: Notifier,
+    notifier: Notifier | None,
     *,
     client_id: uuid.UUID,
     contact_id: uuid.UUID,
@@ -200,6 +207,8 @@ async def start_otp(
         max_attempts=MAX_ATTEMPTS,
         expires_at=utcnow() + CODE_TTL,
     )
+    if notifier is None:
+        raise NotifierMissing("no e-mail/SMS channel is configured for verification codes")
     code = f"{secrets.randbelow(1_000_000):06d}"
     row.code_hash = _hash_code(ring, row.id, code)
     session.add(row)

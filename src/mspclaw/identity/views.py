@@ -18,19 +18,10 @@ from mspclaw.api.deps import Ctx, context, get_db, get_keyring
 from mspclaw.api.problems import PROBLEM_RESPONSES
 from mspclaw.audit import service as audit
 from mspclaw.database.session import tenant_session
-from mspclaw.errors import MSPclawError
 from mspclaw.identity import delivery, verification
-from mspclaw.identity.notify import Notifier
 
 router = APIRouter(tags=["Identity"])
 _NO_STORE = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer", "X-Robots-Tag": "noindex"}
-
-
-class NotifierMissing(MSPclawError):
-    """No channel is configured to send one-time codes."""
-
-    code = "notifier_not_configured"
-    status_code = 503
 
 
 class OtpStart(BaseModel):
@@ -81,20 +72,13 @@ class Revealed(BaseModel):
     temporary_password: str
 
 
-def _notifier(request: Request) -> Notifier:
-    notifier: Notifier | None = getattr(request.app.state, "identity_notifier", None)
-    if notifier is None:
-        raise NotifierMissing("no e-mail/SMS channel is configured for verification codes")
-    return notifier
-
-
 @router.post("/identity/verifications/otp", response_model=OtpStarted, responses=PROBLEM_RESPONSES)
 async def start_otp(data: OtpStart, request: Request, ctx: Ctx = Depends(context("identity.write"))) -> OtpStarted:
     """Send a one-time code to the contact's phone or e-mail on record."""
     row, shown = await verification.start_otp(
         ctx.session,
         ctx.keyring,
-        _notifier(request),
+        getattr(request.app.state, "identity_notifier", None),
         client_id=data.client_id,
         contact_id=data.contact_id,
         user=data.user,
