@@ -103,6 +103,7 @@ def settings(tmp_path: Path, database_url: str) -> Settings:
         master_key=TEST_MASTER_KEY,
         environment="development",
         login_max_failures=3,
+        endpoint_backend="local",
     )
 
 

@@ -18,6 +18,7 @@ from fastapi.staticfiles import StaticFiles
 
 from mspclaw import __version__, jobs
 from mspclaw.agents.gateway_wiring import DatabaseDeviceAuthenticator
+from mspclaw.agents.runtime_wiring import install_executor_backends
 from mspclaw.agents.views import router as agents_router
 from mspclaw.api import observability, problems
 from mspclaw.audit.views import router as audit_router
@@ -29,7 +30,6 @@ from mspclaw.gateway import Gateway, gateway_router
 from mspclaw.gateway.pgrouter import PostgresRouter
 from mspclaw.identity import views as identity_views
 from mspclaw.reasoning.views import router as reasoning_router
-from mspclaw.runs import runtime as runs_runtime
 from mspclaw.runs.views import router as runs_router
 from mspclaw.sync import api as sync_api
 from mspclaw.tenancy.views import router as tenancy_router
@@ -62,7 +62,7 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         db = database or Database.open(settings)
         app.state.db = db
-        app.state.runs = runs_runtime.install_default(db, settings)
+        app.state.runs = install_executor_backends(db, settings, gateway)
         app.state.keys = KeyringProvider(settings.master_key, settings.data_dir)
         job_app = jobs.bind(db.libpq_url)
         app.state.jobs = job_app

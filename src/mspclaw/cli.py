@@ -201,13 +201,25 @@ def worker(
     mlogging.configure(settings.log_level, settings.effective_log_format)
 
     async def main() -> None:
+        from mspclaw.agents.gateway_wiring import DatabaseDeviceAuthenticator
+        from mspclaw.agents.runtime_wiring import install_executor_backends
+        from mspclaw.gateway import Gateway
+        from mspclaw.gateway.pgrouter import PostgresRouter
+
         async with open_database() as db:
+            # dispatch-only: commands reach the API process that holds the device's socket
+            gateway = Gateway(DatabaseDeviceAuthenticator(db.sessions), router=PostgresRouter(db.libpq_url))
+            await gateway.start()
+            install_executor_backends(db, settings, gateway)
             job_app = jobs.bind(db.libpq_url)
             async with job_app.open_async():
                 options: dict[str, Any] = {"concurrency": concurrency or settings.worker_concurrency}
                 if queue:
                     options["queues"] = queue
-                await job_app.run_worker_async(**options)
+                try:
+                    await job_app.run_worker_async(**options)
+                finally:
+                    await gateway.close()
 
     try:
         asyncio.run(main())

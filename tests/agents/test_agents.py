@@ -271,3 +271,43 @@ async def test_agent_token_cli(db: Database, tmp_path: Path) -> None:
 
 
 pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning")
+
+
+async def test_a_run_executes_on_a_real_agent_through_the_gateway(
+    settings: Settings, db: Database, tenant_a: TenantFixture, tmp_path: Path
+) -> None:
+    from tests.runs.helpers import run_worker
+
+    gateway_settings = settings.model_copy(update={"endpoint_backend": "gateway"})
+    async with serve(gateway_settings, db) as (url, _app), httpx.AsyncClient(base_url=url) as client:
+        h = tenant_a.headers
+        client_id, token = await _client_and_token(client, tenant_a)
+        state = tmp_path / "agent"
+        code, out = await _agent("enroll", "--server", url, "--token", token, state=state)
+        assert code == 0, out
+        device_id = _device_id(state)
+        proc = await _start_agent(state)
+        try:
+            await _wait_presence(client, device_id, h, "online")
+            started = await client.post(
+                "/api/v1/runs",
+                headers=h,
+                json={"playbook_id": "slow-computer", "client_id": client_id, "device_id": device_id},
+            )
+            assert started.status_code in (200, 201, 202), started.text
+            run_id = started.json()["id"]
+            detail: dict = {}
+            for _ in range(60):
+                await run_worker(db)
+                detail = (await client.get(f"/api/v1/runs/{run_id}", headers=h)).json()
+                if detail["status"] in ("succeeded", "failed", "rolled_back", "cancelled"):
+                    break
+                await asyncio.sleep(0.2)
+            assert detail["status"] == "succeeded", detail
+            info = next(s for s in detail["steps"] if s["tool"] == "system_info")
+            assert info["status"] == "succeeded" and info["backend"] == "endpoint"
+            assert info["output"]["hostname"]  # measured on the device by the agent process
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGTERM)
+            await proc.wait()

@@ -1,0 +1,24 @@
+"""Give the run executor its backends for this process: endpoint tools through the agent gateway
+(or this machine when ``MSPCLAW_ENDPOINT_BACKEND=local``) and the identity backend.
+
+``mspclaw up`` passes its gateway (it holds the sockets); a standalone ``mspclaw worker`` builds a
+dispatch-only gateway whose commands reach the API process holding the socket via LISTEN/NOTIFY.
+"""
+
+from __future__ import annotations
+
+from mspclaw.agents.backend import GatewayEndpointBackend
+from mspclaw.config import Settings
+from mspclaw.database.core import Database
+from mspclaw.gateway import Gateway
+from mspclaw.identity import wiring as identity_wiring
+from mspclaw.runs import runtime as runs_runtime
+
+
+def install_executor_backends(database: Database, settings: Settings, gateway: Gateway) -> runs_runtime.RunRuntime:
+    """Install this process's run runtime with every configured backend."""
+    runtime = runs_runtime.install_default(database, settings)
+    identity_wiring.register(runtime.router, database, settings)
+    if settings.endpoint_backend == "gateway":
+        runtime.router.register(GatewayEndpointBackend(gateway))
+    return runtime
