@@ -6,7 +6,9 @@ INSERT plus one job insert in one transaction — then answers 202.
 
 from __future__ import annotations
 
+import hashlib
 import hmac
+import json
 import time
 import uuid
 from dataclasses import dataclass
@@ -17,9 +19,7 @@ import structlog
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import select, text
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from mspclaw import jobs
 from mspclaw.connectors.base import Connector, WebhooksCapability
 from mspclaw.connectors.errors import WebhookRejected
 from mspclaw.database.base import utcnow, uuid7
@@ -49,47 +49,61 @@ class _Target:
     expires: float
 
 
-class PgReplayGuard:
-    """A :class:`ReplayGuard` whose memory is the deliveries table: recording a key *is*
-    storing the raw delivery, and the unique constraint makes a replay a no-op insert."""
+#: Store the raw delivery and enqueue its processing job in ONE statement (one round trip,
+#: autocommit): the job is inserted only when the delivery row was, so a replay stores
+#: nothing and enqueues nothing.
+STORE_AND_ENQUEUE = text(
+    "WITH delivery AS ("
+    " INSERT INTO sync_webhook_deliveries (id, tenant_id, connection_id, event_key, received_at, headers, body)"
+    " VALUES (:id, :tenant, :conn, :key, :at, CAST(:headers AS jsonb), :body)"
+    " ON CONFLICT (connection_id, event_key) DO NOTHING RETURNING id)"
+    " SELECT delivery.id, procrastinate_defer_jobs_v1(ARRAY[ROW(:queue, :task, 0, NULL, NULL,"
+    " jsonb_build_object('delivery_id', CAST(delivery.id AS text), 'connection_id', CAST(:conn AS text),"
+    " 'events', CAST(:events AS jsonb)), NULL)::procrastinate_job_to_defer_v1]) FROM delivery"
+)
 
-    def __init__(self, session: AsyncSession, target: _Target, headers: dict[str, str], body: bytes) -> None:
-        self.session = session
+
+class PgReplayGuard:
+    """The :class:`ReplayGuard` backed by PostgreSQL: the deliveries table's unique
+    (connection, event key) constraint. ``first_time`` notes the key the connector derived;
+    :meth:`store` then inserts the raw delivery, and a conflicting insert *is* the replay
+    verdict, decided atomically even between processes."""
+
+    def __init__(self, target: _Target) -> None:
         self.target = target
-        self.headers = headers
-        self.body = body
-        self.delivery_id: uuid.UUID | None = None
+        self.key: str | None = None
+        self.at: datetime | None = None
 
     async def first_time(self, key: str, at: datetime) -> bool:
-        """Insert the delivery; False when (connection, key) was stored before."""
-        new_id = uuid7()
-        inserted = await self.session.scalar(
-            text(
-                "INSERT INTO sync_webhook_deliveries "
-                "(id, tenant_id, connection_id, event_key, received_at, headers, body) "
-                "VALUES (:id, :tenant, :conn, :key, :at, CAST(:headers AS jsonb), :body) "
-                "ON CONFLICT (connection_id, event_key) DO NOTHING RETURNING id"
-            ),
-            {
-                "id": new_id,
-                "tenant": self.target.tenant_id,
-                "conn": self.target.connection_id,
-                "key": key[:300],
-                "at": at,
-                "headers": _json(self.headers),
-                "body": self.body,
-            },
-        )
-        if inserted is None:
-            return False
-        self.delivery_id = new_id
+        """Remember the key; whether it is new is settled by :meth:`store`'s insert."""
+        self.key, self.at = key, at
         return True
 
-
-def _json(value: Any) -> str:
-    import json
-
-    return json.dumps(value)
+    async def store(
+        self, db: Database, *, headers: dict[str, str], body: bytes, events: list[dict[str, Any]]
+    ) -> uuid.UUID | None:
+        """Insert the delivery and its job; ``None`` when the key was stored before."""
+        key = self.key or "unguarded:" + hashlib.sha256(body).hexdigest()
+        async with db.engine.connect() as conn:
+            auto = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            row = (
+                await auto.execute(
+                    STORE_AND_ENQUEUE,
+                    {
+                        "id": uuid7(),
+                        "tenant": self.target.tenant_id,
+                        "conn": self.target.connection_id,
+                        "key": key[:300],
+                        "at": self.at or utcnow(),
+                        "headers": json.dumps(headers),
+                        "body": body,
+                        "queue": SYNC_QUEUE,
+                        "task": DELIVERY_TASK,
+                        "events": json.dumps(events),
+                    },
+                )
+            ).first()
+        return None if row is None else uuid.UUID(str(row[0]))
 
 
 def _cache(request: Request) -> dict[uuid.UUID, _Target]:
@@ -147,37 +161,25 @@ async def receive(connection_id: uuid.UUID, secret_path: str, request: Request) 
     assert isinstance(connector, WebhooksCapability)
     body = await request.body()
     headers = {k: v for k, v in request.headers.items() if k.lower() not in ("cookie", "authorization")}
-    async with db.sessions() as session, session.begin():
-        guard = PgReplayGuard(session, target, {k: v for k, v in headers.items() if k.lower() in KEPT_HEADERS}, body)
-        try:
-            events = await connector.verify_webhook(headers, body, now=utcnow(), replay=guard)
-        except WebhookRejected as exc:
-            if exc.reason == "replayed":
-                return JSONResponse({"status": "duplicate"}, status_code=200)
-            log.warning("webhook_rejected", connection_id=str(connection_id), reason=exc.reason)
-            status = 401 if exc.reason == "forged" else 400
-            return _problem(status, f"webhook_{exc.reason}", exc.message)
-        if guard.delivery_id is None:
-            # A connector that never consulted the guard: store the delivery ourselves.
-            key = events[0].event_key if events else str(uuid7())
-            if not await guard.first_time(f"unguarded:{key}", utcnow()):
-                return JSONResponse({"status": "duplicate"}, status_code=200)
-        await jobs.defer(
-            session,
-            DELIVERY_TASK,
-            {
-                "delivery_id": str(guard.delivery_id),
-                "connection_id": str(target.connection_id),
-                "events": [
-                    {
-                        "entity": e.entity,
-                        "action": e.action,
-                        "external_id": e.external_id,
-                        "occurred_at": e.occurred_at.isoformat() if e.occurred_at else None,
-                    }
-                    for e in events
-                ],
-            },
-            queue=SYNC_QUEUE,
-        )
+    guard = PgReplayGuard(target)
+    try:
+        events = await connector.verify_webhook(headers, body, now=utcnow(), replay=guard)
+    except WebhookRejected as exc:
+        if exc.reason == "replayed":  # a connector with its own replay memory said so
+            return JSONResponse({"status": "duplicate"}, status_code=200)
+        log.warning("webhook_rejected", connection_id=str(connection_id), reason=exc.reason)
+        status = 401 if exc.reason == "forged" else 400
+        return _problem(status, f"webhook_{exc.reason}", exc.message)
+    summary = [
+        {
+            "entity": e.entity,
+            "action": e.action,
+            "external_id": e.external_id,
+            "occurred_at": e.occurred_at.isoformat() if e.occurred_at else None,
+        }
+        for e in events
+    ]
+    kept = {k: v for k, v in headers.items() if k.lower() in KEPT_HEADERS}
+    if await guard.store(db, headers=kept, body=body, events=summary) is None:
+        return JSONResponse({"status": "duplicate"}, status_code=200)
     return JSONResponse({"status": "accepted", "events": len(events)}, status_code=202)
