@@ -320,3 +320,21 @@ async def test_a_timed_out_cleanup_stops_deleting(tmp_path: Path) -> None:
 
 def _count_files(root: Path) -> int:
     return sum(1 for _ in root.rglob("f*"))
+
+
+async def test_cleanup_keeps_empty_folders_that_programs_own(tmp_path: Path) -> None:
+    past = time.time() - 48 * 3600
+    kept_empty = tmp_path / "db" / "pg_logical" / "snapshots"  # empty on purpose, owned by a running program
+    kept_empty.mkdir(parents=True)
+    fresh_empty = tmp_path / "fresh"
+    fresh_empty.mkdir()
+    stale = tmp_path / "stale-cache"
+    stale.mkdir()
+    (stale / "old.bin").write_bytes(b"x" * 10)
+    os.utime(stale / "old.bin", (past, past))
+    for folder in (kept_empty, kept_empty.parent, kept_empty.parent.parent, stale):
+        os.utime(folder, (past, past))
+    outcome = await run_tool("cleanup_temp", {"paths": [str(tmp_path)], "older_than_hours": 24})
+    assert outcome.ok, outcome.error
+    assert kept_empty.is_dir() and fresh_empty.is_dir()  # not emptied by us: never removed
+    assert not stale.exists()  # old, and emptied by this cleanup: removed

@@ -116,9 +116,16 @@ def _clean(root: Path, cutoff: float, dry_run: bool, stop: threading.Event) -> d
     deleted = 0
     freed = 0
     errors = 0
+    emptied: set[str] = set()  # folders this run removed something from
     for dirpath, dirnames, filenames in os.walk(root, topdown=False, followlinks=False):
         if stop.is_set():
             break  # the call timed out or was cancelled: stop deleting now
+        try:
+            # judged before we touch it: deleting its files would make the folder look new
+            folder_is_old = os.lstat(dirpath).st_mtime <= cutoff
+        except OSError:
+            folder_is_old = False
+        deleted_before = deleted
         for name in filenames + [d for d in dirnames if os.path.islink(os.path.join(dirpath, d))]:
             if stop.is_set():
                 break
@@ -138,7 +145,11 @@ def _clean(root: Path, cutoff: float, dry_run: bool, stop: threading.Event) -> d
                 freed += st.st_size if stat.S_ISREG(st.st_mode) else 0
             except OSError:
                 errors += 1  # in use or protected: leave it, report the count
-        if Path(dirpath) != root and not dry_run:
+        if deleted > deleted_before or any(os.path.join(dirpath, d) in emptied for d in dirnames):
+            emptied.add(dirpath)
+        # A folder goes only when this run emptied it and it was itself old: an empty folder a
+        # running program keeps (a database's, an app's socket folder) is never removed.
+        if Path(dirpath) != root and not dry_run and folder_is_old and dirpath in emptied:
             try:
                 os.rmdir(dirpath)  # only succeeds when now empty
             except OSError:
