@@ -29,6 +29,7 @@ from mspclaw.database.core import Database
 from mspclaw.gateway import Gateway, gateway_router
 from mspclaw.gateway.pgrouter import PostgresRouter
 from mspclaw.identity import views as identity_views
+from mspclaw.loop.views import router as loop_router
 from mspclaw.reasoning.views import router as reasoning_router
 from mspclaw.runs.views import router as runs_router
 from mspclaw.sync import api as sync_api
@@ -49,6 +50,7 @@ def api_router() -> APIRouter:
     router.include_router(identity_views.router)
     router.include_router(triage_views.router)
     router.include_router(reasoning_router)
+    router.include_router(loop_router)
     return router
 
 

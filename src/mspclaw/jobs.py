@@ -27,7 +27,7 @@ app = procrastinate.App(connector=procrastinate.testing.InMemoryConnector())
 DEFAULT_QUEUE = "default"
 
 #: Modules that declare tasks; imported before a worker starts so every task is known.
-TASK_MODULES: list[str] = ["mspclaw.runs.executor", "mspclaw.sync.tasks", "mspclaw.triage.tasks"]
+TASK_MODULES: list[str] = ["mspclaw.runs.executor", "mspclaw.sync.tasks", "mspclaw.triage.tasks", "mspclaw.loop.tasks"]
 
 
 def load_tasks() -> None:

@@ -9,6 +9,7 @@ step with the same key, which the backend journal answers without executing it a
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 import uuid
@@ -115,6 +116,15 @@ async def finish(session: AsyncSession, run: Run, status: str, error: str | None
         after={"status": status},
         detail={"error": run.error} if run.error else None,
     )
+    # the closed loop writes the outcome back to the PSA ticket (or escalates) in its own job
+    with contextlib.suppress(jobs.AlreadyQueued):
+        await jobs.defer(
+            session,
+            "loop.after_run",
+            {"tenant_id": str(run.tenant_id), "run_id": str(run.id)},
+            queue="loop",
+            queueing_lock=f"loop-run:{run.id}",
+        )
 
 
 # ---------------------------------------------------------------- the jobs

@@ -8,6 +8,7 @@ costs one triage, and the stored result is idempotent per (ticket, vendor update
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from typing import Any
 
@@ -84,12 +85,25 @@ for _kind in TRIGGER_KINDS:
     tickets.subscribe(_kind)(on_ticket_event)
 
 
+LOOP_AFTER_TRIAGE = "loop.after_triage"
+
+
 @jobs.app.task(name=TRIAGE_TASK, queue=TRIAGE_QUEUE)
 async def triage_ticket_job(tenant_id: str, ticket_id: str) -> dict[str, Any]:
     """Triage one ticket's current version and store the result."""
     tenant = uuid.UUID(tenant_id)
     async with tenant_session(runtime.current().db.sessions, tenant) as session, session.begin():
         record = await service.triage_ticket(session, tenant_id=tenant, ticket_id=uuid.UUID(ticket_id))
+        if record is not None:
+            # the closed loop takes it from here (match, run or suggest); idempotent per triage result
+            with contextlib.suppress(jobs.AlreadyQueued):
+                await jobs.defer(
+                    session,
+                    LOOP_AFTER_TRIAGE,
+                    {"tenant_id": tenant_id, "ticket_id": ticket_id},
+                    queue="loop",
+                    queueing_lock=f"loop-triage:{record.id}",
+                )
     if record is None:
         return {"ticket_id": ticket_id, "skipped": "ticket gone"}
     log.info("ticket_triaged", ticket_id=ticket_id, intent=record.intent, urgency=record.urgency)

@@ -1,0 +1,1 @@
+"""The closed loop: triaged ticket → playbook match → run (auto or suggested) → write back or escalate."""

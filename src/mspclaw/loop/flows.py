@@ -1,0 +1,294 @@
+"""The loop's two decisions: what to do with a freshly triaged ticket, and what to write back
+when its run ends. Each decision is recorded once (``loop_actions.key``) and audited.
+
+Auto-run needs both the client policy (``auto_run``) and the playbook (``mode: auto``); the
+executor's policy gate and approvals still apply to every step of an automatic run.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import structlog
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from mspclaw.agents.models import AssetQuery
+from mspclaw.agents.service import resolve_device
+from mspclaw.audit.service import Actor, record
+from mspclaw.auth.models import Technician
+from mspclaw.auth.principal import Principal
+from mspclaw.connectors.errors import ConnectorError
+from mspclaw.connectors.models import TicketUpdate
+from mspclaw.errors import MSPclawError
+from mspclaw.loop.models import LoopAction
+from mspclaw.loop.notes import escalation_package, resolution_note
+from mspclaw.playbooks.loader import builtin_playbooks
+from mspclaw.playbooks.matcher import match_playbooks
+from mspclaw.playbooks.models import ClientInfo, ContactInfo, DeviceInfo, TicketContext, TicketInfo
+from mspclaw.runs.flows import start_run
+from mspclaw.runs.models import Run, RunStart, RunStep
+from mspclaw.sync import service as connections
+from mspclaw.sync.models import DirectoryRecord
+from mspclaw.tenancy.models import Client, Device
+from mspclaw.tenancy.policy import ClientPolicy
+from mspclaw.tickets.models import Ticket
+from mspclaw.triage.models import TriageRecord
+from mspclaw.triage.routing import TechnicianProfile, TicketFeatures, recommend
+from mspclaw.vault.keys import Keyring
+
+log = structlog.get_logger(__name__)
+
+#: What the loop may ask the executor for. Approvals and the client policy still decide each step.
+AUTOMATION_PERMISSIONS = frozenset({"runs.start", "tools.run.read", "tools.run.change", "identity.write"})
+MIN_INTENT_CONFIDENCE = 0.5
+UNSURE = "unsure"
+
+
+def automation_principal(tenant_id: uuid.UUID) -> Principal:
+    """The loop acting on its own: recorded as actor type 'automation'."""
+    return Principal(
+        tenant_id=tenant_id, actor=Actor("automation", "loop", "MSPclaw loop"), permissions=AUTOMATION_PERMISSIONS
+    )
+
+
+async def _remember(session: AsyncSession, action: LoopAction) -> LoopAction | None:
+    """Insert the decision once; None when it was already taken (a repeated job)."""
+    savepoint = await session.begin_nested()
+    session.add(action)
+    try:
+        await session.flush()
+    except IntegrityError:
+        await savepoint.rollback()
+        return None
+    await savepoint.commit()
+    await record(
+        session,
+        actor=Actor("automation", "loop", "MSPclaw loop"),
+        action=f"loop.{action.kind}",
+        target_type="ticket",
+        target_id=action.ticket_id,
+        detail={
+            "playbook": action.playbook_id,
+            "run_id": str(action.run_id) if action.run_id else None,
+            "reason": action.reason,
+        },
+    )
+    return action
+
+
+async def _contact(session: AsyncSession, ticket: Ticket) -> ContactInfo:
+    if not ticket.contact_external_id:
+        return ContactInfo()
+    row = await session.scalar(
+        select(DirectoryRecord).where(
+            DirectoryRecord.connection_id == ticket.connection_id,
+            DirectoryRecord.kind == "contact",
+            DirectoryRecord.external_id == ticket.contact_external_id,
+        )
+    )
+    if row is None:
+        return ContactInfo()
+    detail = row.detail or {}
+    return ContactInfo(name=row.name, email=detail.get("email"), phone=detail.get("phone"))
+
+
+async def ticket_context(
+    session: AsyncSession, ticket: Ticket, triage: TriageRecord, client: Client
+) -> tuple[TicketContext, Device | None, str]:
+    """The matcher's view of the ticket, and the device asset mapping chose (with why)."""
+    contact = await _contact(session, ticket)
+    text = f"{ticket.subject}\n{ticket.description or ''}"
+    hostname = next((w.strip(".,;:()") for w in text.split() if any(c.isdigit() for c in w) and "-" in w), None)
+    mapping = await resolve_device(
+        session, query=AssetQuery(client_id=client.id, contact_email=contact.email, hostname=hostname)
+    )
+    device = await session.get(Device, mapping.device.device_id) if mapping.device else None
+    intent = None if triage.intent == UNSURE or triage.confidence < MIN_INTENT_CONFIDENCE else triage.intent
+    context = TicketContext(
+        ticket=TicketInfo(
+            id=str(ticket.id),
+            subject=ticket.subject,
+            body=ticket.description or "",
+            intent=intent,
+            intent_confidence=triage.confidence,
+            priority=triage.priority,
+        ),
+        contact=contact,
+        device=DeviceInfo(
+            id=str(device.id),
+            hostname=device.hostname,
+            os=device.os if device.os in ("linux", "macos", "windows") else None,
+        )
+        if device
+        else DeviceInfo(agent=False),
+        client=ClientInfo(id=str(client.id), name=client.name),
+    )
+    return context, device, mapping.reason
+
+
+async def after_triage(session: AsyncSession, *, tenant_id: uuid.UUID, ticket_id: uuid.UUID) -> LoopAction | None:
+    """Match the newest triage of a ticket to a playbook and start it (auto) or suggest it."""
+    ticket = await session.get(Ticket, ticket_id)
+    triage = await session.scalar(
+        select(TriageRecord)
+        .where(TriageRecord.ticket_id == ticket_id)
+        .order_by(TriageRecord.created_at.desc())
+        .limit(1)
+    )
+    if ticket is None or triage is None:
+        return None
+    key = f"triage:{triage.id}"
+    if ticket.client_id is None:
+        return await _remember(
+            session,
+            LoopAction(
+                key=key,
+                ticket_id=ticket.id,
+                kind="skipped",
+                reason="the ticket's company is not mapped to a client yet",
+            ),
+        )
+    client = await session.get(Client, ticket.client_id)
+    assert client is not None
+    policy = ClientPolicy.model_validate(client.policy or {})
+    context, device, device_reason = await ticket_context(session, ticket, triage, client)
+    candidates = match_playbooks(builtin_playbooks().values(), context)
+    if not candidates:
+        return await _remember(
+            session,
+            LoopAction(
+                key=key, ticket_id=ticket.id, kind="skipped", reason=f"no playbook matches (intent {triage.intent})"
+            ),
+        )
+    best = candidates[0]
+    detail: dict[str, Any] = {
+        "candidates": [c.model_dump(mode="json") for c in candidates[:3]],
+        "device": str(device.id) if device else None,
+        "device_reason": device_reason,
+    }
+    auto = policy.auto_run and best.mode == "auto"
+    if not auto:
+        why = "the client policy does not allow auto-run" if not policy.auto_run else "the playbook is suggest-only"
+        return await _remember(
+            session,
+            LoopAction(
+                key=key,
+                ticket_id=ticket.id,
+                kind="suggested",
+                playbook_id=best.playbook_id,
+                detail=detail,
+                reason=f"suggested {best.playbook_id}: {why}",
+            ),
+        )
+    action = LoopAction(
+        key=key,
+        ticket_id=ticket.id,
+        kind="started",
+        playbook_id=best.playbook_id,
+        detail=detail,
+        reason=f"auto-run {best.playbook_id}: " + "; ".join(best.reasons)[:900],
+    )
+    savepoint = await session.begin_nested()
+    try:
+        run = await start_run(
+            session,
+            principal=automation_principal(tenant_id),
+            data=RunStart(
+                playbook_id=best.playbook_id,
+                client_id=client.id,
+                device_id=device.id if device else None,
+                ticket_ref=str(ticket.id),
+                context=context,
+            ),
+        )
+    except MSPclawError as exc:
+        await savepoint.rollback()
+        return await _remember(
+            session,
+            LoopAction(
+                key=key,
+                ticket_id=ticket.id,
+                kind="suggested",
+                playbook_id=best.playbook_id,
+                detail=detail,
+                reason=f"suggested {best.playbook_id}: cannot start ({exc.message})",
+            ),
+        )
+    await savepoint.commit()
+    action.run_id = run.id
+    return await _remember(session, action)
+
+
+async def _route(session: AsyncSession, ticket: Ticket, triage: TriageRecord | None) -> tuple[str | None, list[str]]:
+    techs = (await session.scalars(select(Technician).where(Technician.active))).all()
+    profiles = [TechnicianProfile(id=t.email, skills=set(t.skills or [])) for t in techs if t.role != "viewer"]
+    ranked = recommend(
+        TicketFeatures(
+            intent=triage.intent if triage else None,
+            client=str(ticket.client_id) if ticket.client_id else None,
+            skills_needed={triage.intent} if triage else set(),
+        ),
+        profiles,
+    )
+    return (ranked[0].technician_id, ranked[0].reasons) if ranked else (None, [])
+
+
+async def after_run(
+    session: AsyncSession, keyring: Keyring, *, tenant_id: uuid.UUID, run_id: uuid.UUID
+) -> LoopAction | None:
+    """Write the outcome of a finished run back to its PSA ticket: a note and a status, or an escalation."""
+    run = await session.get(Run, run_id)
+    if run is None or run.status not in ("succeeded", "failed", "rolled_back", "cancelled") or not run.ticket_ref:
+        return None
+    try:
+        ticket = await session.get(Ticket, uuid.UUID(run.ticket_ref))
+    except ValueError:
+        return None
+    if ticket is None:
+        return None
+    steps = list((await session.scalars(select(RunStep).where(RunStep.run_id == run.id).order_by(RunStep.seq))).all())
+    triage = await session.scalar(
+        select(TriageRecord)
+        .where(TriageRecord.ticket_id == ticket.id)
+        .order_by(TriageRecord.created_at.desc())
+        .limit(1)
+    )
+    if run.status == "succeeded":
+        kind, note, status = "written_back", resolution_note(run, steps), "resolved"
+    else:
+        routed, reasons = await _route(session, ticket, triage)
+        kind, status = "escalated", None
+        note = escalation_package(
+            run, steps, similar=triage.similar if triage else (), routed_to=routed, routing_reasons=reasons
+        )
+    detail: dict[str, Any] = {"run_status": run.status}
+    connection = await connections.get(session, connection_id=ticket.connection_id)
+    if connection is not None:
+        try:
+            connector = await connections.open_connector(session, keyring, connection)
+            try:
+                await connector.add_note(ticket.external_id, note, internal=True)  # type: ignore[attr-defined]
+                if status is not None:
+                    await connector.update_ticket(ticket.external_id, TicketUpdate(status=status))  # type: ignore[attr-defined]
+                detail["written"] = True
+            finally:
+                await connector.aclose()
+        except (ConnectorError, MSPclawError) as exc:
+            # the decision is still recorded; the note failure is visible to the technician
+            detail["write_error"] = getattr(exc, "message", str(exc))
+            log.warning("loop_write_back_failed", ticket=str(ticket.id), error=detail["write_error"])
+    return await _remember(
+        session,
+        LoopAction(
+            key=f"run:{run.id}",
+            ticket_id=ticket.id,
+            run_id=run.id,
+            kind=kind,
+            playbook_id=run.playbook_id,
+            detail={**detail, "note": note[:4000]},
+            reason=f"run {run.status}",
+        ),
+    )

@@ -1,0 +1,35 @@
+"""Jobs that move a ticket through the loop; deferred by triage and by the executor."""
+
+from __future__ import annotations
+
+import uuid
+
+from mspclaw import jobs
+from mspclaw.database.session import tenant_session
+from mspclaw.loop import flows
+
+QUEUE = "loop"
+AFTER_TRIAGE = "loop.after_triage"
+AFTER_RUN = "loop.after_run"
+
+
+@jobs.app.task(name=AFTER_TRIAGE, queue=QUEUE)
+async def after_triage_task(tenant_id: str, ticket_id: str) -> str | None:
+    """A ticket was triaged: start or suggest a playbook."""
+    from mspclaw.sync import runtime as sync_runtime
+
+    async with tenant_session(sync_runtime.current().db.sessions, uuid.UUID(tenant_id)) as session, session.begin():
+        action = await flows.after_triage(session, tenant_id=uuid.UUID(tenant_id), ticket_id=uuid.UUID(ticket_id))
+    return action.kind if action else None
+
+
+@jobs.app.task(name=AFTER_RUN, queue=QUEUE)
+async def after_run_task(tenant_id: str, run_id: str) -> str | None:
+    """A run ended: write the note and status back to the PSA, or escalate."""
+    from mspclaw.sync import runtime as sync_runtime
+
+    sync = sync_runtime.current()  # the database and vault keyring the connections were saved with
+    keyring = sync.keyring()
+    async with tenant_session(sync.db.sessions, uuid.UUID(tenant_id)) as session, session.begin():
+        action = await flows.after_run(session, keyring, tenant_id=uuid.UUID(tenant_id), run_id=uuid.UUID(run_id))
+    return action.kind if action else None
