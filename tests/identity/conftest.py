@@ -62,6 +62,25 @@ def _wait_port(port: int, proc: subprocess.Popen[bytes] | None = None, timeout: 
     raise RuntimeError(f"nothing listens on port {port} after {timeout} s")
 
 
+SAMBA_PORTS = (88, 389, 636)
+
+
+def _wait_ports_free(ports: tuple[int, ...], timeout: float = 20.0) -> None:
+    """Wait for a previous DC (e.g. the last session's, still exiting) to release its ports."""
+    deadline = time.monotonic() + timeout
+    while True:
+        busy = []
+        for port in ports:
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    busy.append(port)
+        if not busy:
+            return
+        if time.monotonic() > deadline:
+            pytest.fail(f"ports {busy} on 127.0.0.1 stay in use; stop the other Kerberos/LDAP server first")
+        time.sleep(0.2)
+
+
 @dataclass
 class SambaDC:
     """A running domain controller: LDAPS URL, admin credentials, and user helpers."""
@@ -118,9 +137,7 @@ def samba_dc() -> Iterator[SambaDC]:
     """A Samba Active Directory DC provisioned into a temp folder, listening on 127.0.0.1:636."""
     if shutil.which("samba-tool") is None or shutil.which("samba") is None:
         pytest.skip("samba-tool is not installed (apt-get install -y samba) - the AD tests need a real DC")
-    with socket.socket() as s:
-        if s.connect_ex(("127.0.0.1", 636)) == 0:
-            pytest.fail("port 636 is already in use on 127.0.0.1; stop the other LDAPS server first")
+    _wait_ports_free(SAMBA_PORTS)
     folder = Path(tempfile.mkdtemp(prefix="mspclaw-samba-"))
     _samba_tool(
         "domain",
@@ -152,7 +169,10 @@ def samba_dc() -> Iterator[SambaDC]:
         ["samba", "-i", "-s", str(conf)], stdout=log, stderr=subprocess.STDOUT, start_new_session=True
     )
     try:
-        _wait_port(636, proc, timeout=60)
+        try:
+            _wait_port(636, proc, timeout=60)
+        except RuntimeError as exc:
+            raise RuntimeError(f"{exc}: {(folder / 'samba.out').read_text()[-2000:]}") from None
         dc = SambaDC(url="ldaps://127.0.0.1:636", folder=folder)
         for _ in range(50):  # LDAPS listens a moment before binds succeed
             try:
@@ -169,6 +189,7 @@ def samba_dc() -> Iterator[SambaDC]:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
         log.close()
+        _wait_ports_free(SAMBA_PORTS)  # forked workers exit a moment after the master
         shutil.rmtree(folder, ignore_errors=True)
 
 
