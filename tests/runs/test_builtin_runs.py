@@ -3,8 +3,8 @@
 Endpoint tools run for real (LocalEndpointBackend behind its journal). The client's default
 policy lets only read tools run unattended, so each run goes as far as policy allows: read
 steps execute, changes wait for an approval (not given here: these would change this
-machine; approved changes are exercised in test_endpoint_playbooks.py). Identity and
-notification backends are not configured yet, so steps needing them fail with that message.
+machine; approved changes are exercised in test_endpoint_playbooks.py). No identity or
+notification backend is registered here, so steps needing one fail with that clear message.
 """
 
 from __future__ import annotations
