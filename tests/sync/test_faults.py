@@ -183,7 +183,7 @@ async def _scenario(
 
 @pytest.mark.parametrize("vendor", ["superops", "connectwise", "ninjaone"])
 async def test_store_matches_simulator_after_faults(rt: SyncRuntime, tenant_a: TenantFixture, vendor: str) -> None:
-    await _scenario(rt, tenant_a, vendor, tickets=1000, mutations=120, bursts=3, client_timeout=0.75)
+    await _scenario(rt, tenant_a, vendor, tickets=1000, mutations=60, bursts=2, client_timeout=0.75)
 
 
 @pytest.mark.slow
