@@ -29,6 +29,7 @@ from mspclaw.database.core import Database
 from mspclaw.gateway import Gateway, gateway_router
 from mspclaw.gateway.pgrouter import PostgresRouter
 from mspclaw.identity import views as identity_views
+from mspclaw.identity import wiring as identity_wiring
 from mspclaw.loop.views import router as loop_router
 from mspclaw.reasoning.views import router as reasoning_router
 from mspclaw.runs.views import router as runs_router
@@ -64,7 +65,9 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         db = database or Database.open(settings)
         app.state.db = db
-        app.state.runs = install_executor_backends(db, settings, gateway)
+        # one-time codes and password links go out through apprise URLs from the environment
+        app.state.identity_notifier = identity_wiring.notifier_from_environment()
+        app.state.runs = install_executor_backends(db, settings, gateway, app.state.identity_notifier)
         app.state.keys = KeyringProvider(settings.master_key, settings.data_dir)
         job_app = jobs.bind(db.libpq_url)
         app.state.jobs = job_app

@@ -662,6 +662,8 @@ def _register_domains() -> None:
     from mspclaw.agents.commands import agent_app
     from mspclaw.connectors.commands import connectors_command, simulate_command
     from mspclaw.playbooks.commands import playbook_app
+    from mspclaw.runs.commands import runs_app
+    from mspclaw.sync.commands import connection_app
     from mspclaw.tools.commands import tools_app
     from mspclaw.triage.commands import eval_app, triage_command
     from mspclaw.triage.eval_ops import alerts_command, routing_command
@@ -675,6 +677,8 @@ def _register_domains() -> None:
     app.command("connectors")(connectors_command)
     app.add_typer(agent_app, name="agent")
     app.add_typer(tools_app, name="tools")
+    app.add_typer(runs_app, name="run")
+    app.add_typer(connection_app, name="connection")
 
 
 _register_domains()

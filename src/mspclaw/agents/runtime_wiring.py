@@ -12,13 +12,16 @@ from mspclaw.config import Settings
 from mspclaw.database.core import Database
 from mspclaw.gateway import Gateway
 from mspclaw.identity import wiring as identity_wiring
+from mspclaw.identity.notify import Notifier
 from mspclaw.runs import runtime as runs_runtime
 
 
-def install_executor_backends(database: Database, settings: Settings, gateway: Gateway) -> runs_runtime.RunRuntime:
+def install_executor_backends(
+    database: Database, settings: Settings, gateway: Gateway, notifier: Notifier | None = None
+) -> runs_runtime.RunRuntime:
     """Install this process's run runtime with every configured backend."""
     runtime = runs_runtime.install_default(database, settings)
-    identity_wiring.register(runtime.router, database, settings)
+    identity_wiring.register(runtime.router, database, settings, notifier)
     if settings.endpoint_backend == "gateway":
         runtime.router.register(GatewayEndpointBackend(gateway))
     return runtime

@@ -46,6 +46,8 @@ ENGINEER = READ | {
     "tools.run.read",
     "tools.run.change",
     "agents.enroll",
+    "identity.read",
+    "notify.send",
 }
 
 APPROVER = READ | {"runs.approve"}

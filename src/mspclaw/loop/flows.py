@@ -42,7 +42,9 @@ from mspclaw.vault.keys import Keyring
 log = structlog.get_logger(__name__)
 
 #: What the loop may ask the executor for. Approvals and the client policy still decide each step.
-AUTOMATION_PERMISSIONS = frozenset({"runs.start", "tools.run.read", "tools.run.change", "identity.write"})
+AUTOMATION_PERMISSIONS = frozenset(
+    {"runs.start", "tools.run.read", "tools.run.change", "identity.read", "identity.write", "notify.send"}
+)
 MIN_INTENT_CONFIDENCE = 0.5
 UNSURE = "unsure"
 
@@ -79,7 +81,8 @@ async def _remember(session: AsyncSession, action: LoopAction) -> LoopAction | N
     return action
 
 
-async def _contact(session: AsyncSession, ticket: Ticket) -> ContactInfo:
+async def contact_on_record(session: AsyncSession, ticket: Ticket) -> ContactInfo:
+    """The ticket requester as the PSA directory knows them (never as the ticket text claims)."""
     if not ticket.contact_external_id:
         return ContactInfo()
     row = await session.scalar(
@@ -99,7 +102,7 @@ async def ticket_context(
     session: AsyncSession, ticket: Ticket, triage: TriageRecord, client: Client
 ) -> tuple[TicketContext, Device | None, str]:
     """The matcher's view of the ticket, and the device asset mapping chose (with why)."""
-    contact = await _contact(session, ticket)
+    contact = await contact_on_record(session, ticket)
     text = f"{ticket.subject}\n{ticket.description or ''}"
     hostname = next((w.strip(".,;:()") for w in text.split() if any(c.isdigit() for c in w) and "-" in w), None)
     mapping = await resolve_device(
