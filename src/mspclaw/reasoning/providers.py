@@ -26,7 +26,9 @@ class ProviderConfig(BaseModel):
     provider: ProviderName
     model: str = Field(min_length=1, max_length=200, description="e.g. gpt-4o-mini, llama3.1, claude-…")
     base_url: str | None = Field(
-        default=None, max_length=500, description="Required for ollama and openai_compatible, e.g. http://host:11434/v1."
+        default=None,
+        max_length=500,
+        description="Required for ollama and openai_compatible, e.g. http://host:11434/v1.",
     )
     api_key_secret: str | None = Field(default=None, max_length=200, description="Vault secret name of the key.")
     timeout_seconds: float = Field(default=60, gt=0, le=600)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 from fastapi import APIRouter, Depends, Response
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic_ai.usage import RunUsage
@@ -13,6 +15,7 @@ from mspclaw.reasoning import store
 from mspclaw.reasoning.models import InstructionContext, PlanResult
 from mspclaw.reasoning.planner import plan_instruction
 from mspclaw.reasoning.providers import ProviderConfig
+from mspclaw.reasoning.resolve import InstructionRequest, InstructionResult, resolve_instruction
 
 router = APIRouter(tags=["Reasoning"])
 
@@ -77,6 +80,30 @@ async def plan(data: PlanRequest, ctx: Ctx = Depends(context("runs.start"))) -> 
             "instruction": data.instruction[:500],
             "engine": result.engine,
             "tools": [s.tool for s in result.plan.steps],
+        },
+    )
+    await ctx.commit()
+    return result
+
+
+@router.post("/tickets/{ticket_id}/instructions", response_model=InstructionResult, responses=PROBLEM_RESPONSES)
+async def instruct(
+    ticket_id: uuid.UUID, data: InstructionRequest, ctx: Ctx = Depends(context("runs.start"))
+) -> InstructionResult:
+    """Resolve a ticket from an instruction: plan it, then run it under the client's policy and approvals."""
+    result = await resolve_instruction(
+        ctx.session, ctx.keyring, principal=ctx.principal, ticket_id=ticket_id, data=data
+    )
+    await ctx.audit(
+        "instruction.resolve",
+        target_type="ticket",
+        target_id=ticket_id,
+        detail={
+            "instruction": data.instruction[:500],
+            "engine": result.plan.engine,
+            "dry_run": data.dry_run,
+            "tools": [s.tool for s in result.plan.plan.steps],
+            "run_id": str(result.run.id) if result.run else None,
         },
     )
     await ctx.commit()

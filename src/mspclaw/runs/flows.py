@@ -94,9 +94,13 @@ async def dry_run(
     device_id: uuid.UUID | None,
     context: TicketContext,
     inputs: dict[str, Any],
+    playbook: LoadedPlaybook | None = None,
 ) -> DryRun:
-    """The plan and the gate's decision for each step that would run; no side effects."""
-    loaded = get_playbook(playbook_id)
+    """The plan and the gate's decision for each step that would run; no side effects.
+
+    ``playbook`` judges a loaded (e.g. instruction-built) playbook instead of a built-in one.
+    """
+    loaded = playbook or get_playbook(playbook_id)
     client = await tenancy.get_or_raise(session, Client, client_id, "client") if client_id else None
     ctx_model = await run_context(session, client=client, device_id=device_id, context=context)
     plan = resolve_plan(loaded, ctx_model, inputs)
