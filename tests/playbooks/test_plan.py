@@ -56,9 +56,9 @@ def test_provided_inputs_override_the_ticket() -> None:
 
 def test_deferred_arguments_and_approvals() -> None:
     plan = resolve_plan(get_builtin("password-reset"), _ctx(contact={"email": "j@example.com", "phone": "+1555"}))
-    sms = next(s for s in plan.steps if s.id == "send_sms")
-    assert sms.deferred_args == ["message"]
-    assert "{{ steps.reset.output.temporary_password }}" in sms.args["message"]
+    tell = next(s for s in plan.steps if s.id == "tell_technician")
+    assert tell.deferred_args == ["message"]
+    assert "{{ steps.reset.output.delivery }}" in tell.args["message"]
     assert plan.approvals_needed == ["reset"]
     reset = next(s for s in plan.steps if s.id == "reset")
     assert reset.status == "conditional" and reset.backend == "identity"
@@ -116,11 +116,11 @@ def test_results_decide_conditions_and_render_arguments() -> None:
         context,
         results={
             "lookup": _outcome("lookup_user", enabled=True),
-            "reset": _outcome("reset_password", temporary_password="Tmp-123"),
+            "reset": _outcome("reset_password", delivery="one-time link sent by sms to +1***5"),
         },
     )
-    sms = next(s for s in after_reset.steps if s.id == "send_sms")
-    assert sms.deferred_args == [] and "Tmp-123" in sms.args["message"]
+    tell = next(s for s in after_reset.steps if s.id == "tell_technician")
+    assert tell.deferred_args == [] and "one-time link sent by sms" in tell.args["message"]
     disabled = resolve_plan(pb, context, results={"lookup": _outcome("lookup_user", enabled=False)})
     assert {s.id: s.status for s in disabled.steps}["reset"] == "skipped"
 
