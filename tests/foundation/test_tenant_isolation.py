@@ -41,6 +41,25 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("PUT", "/api/v1/secrets"): {"name": "a-probe-secret", "value": "a-value"},
     ("POST", "/api/v1/me/totp/confirm"): {"code": "123456"},
     ("POST", "/api/v1/agents/tokens"): {"client_id": "{b:client}"},
+    ("POST", "/api/v1/identity/verifications/otp"): {
+        "client_id": "{b:client}",
+        "contact_id": "{b:contact}",
+        "user": "person@b.example",
+        "method": "otp_email",
+    },
+    ("POST", "/api/v1/identity/verifications/{verification_id}/check"): {"code": "123456"},
+    ("POST", "/api/v1/identity/verifications/attest"): {
+        "client_id": "{b:client}",
+        "user": "person@b.example",
+        "reason": "probe: known voice",
+    },
+    ("POST", "/api/v1/identity/verifications/push"): {
+        "client_id": "{b:client}",
+        "contact_id": "{b:contact}",
+        "device_id": "{b:device}",
+        "user": "person@b.example",
+    },
+    ("POST", "/api/v1/tickets/{ticket_id}/instructions"): {"instruction": "unlock account", "dry_run": True},
     ("POST", "/api/v1/agents/enroll"): {"token": "mspe_00000000_probeprobeprobe", "hostname": "probe", "os": "linux"},
     ("PATCH", "/api/v1/devices/{object_id}/memory"): {"department": "Probing"},
     ("POST", "/api/v1/asset-mapping/resolve"): {"client_id": "{b:client}"},
@@ -140,7 +159,7 @@ async def _b_view(http: httpx.AsyncClient, b: TenantFixture, routes: list[tuple[
     for method, path in routes:
         if method == "GET" and "{" not in path and not path.startswith("/api/v1/audit"):
             body = (await http.get(path, headers=b.headers)).json()
-            view[path] = re.sub(r'"(last_used_at|updated_at)":"[^"]*"', "", str(body))
+            view[path] = re.sub(r"'(last_used_at|updated_at|request_id)': '[^']*'", "", str(body))
     return view
 
 
