@@ -10,6 +10,7 @@ which no concurrent update can shift, and checkpoint after every page.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -104,28 +105,54 @@ async def sync_tickets(
     walk.seen = set() if walk.since is None else None
     ordered = ordered_by_update(connection, connector)
     since, token = walk.since, None
-    while True:
-        page = await connector.list_tickets(since, token)
-        result.pages += 1
-        result.tickets_seen += len(page.items)
-        if walk.seen is not None:
-            walk.seen.update(t.external_id for t in page.items)
-        result.tickets_changed += await _store_page(rt, connection, connector, list(page.items))
-        page_newest = page.watermark or max((t.updated_at for t in page.items), default=None)
-        if page_newest is not None and (walk.newest is None or page_newest > walk.newest):
-            walk.newest = page_newest
-        if page.next_cursor is None:
-            break
-        last = page.items[-1].updated_at if page.items else None
-        if ordered and last is not None and (since is None or last - KEYSET_STEP > since):
-            # Keyset: restart from the last change read; concurrent updates cannot shift it.
-            since, token = last - KEYSET_STEP, None
-            await _advance(rt, connection, "tickets", min(last, walk.run_start), finished=False)
-        else:
-            token = page.next_cursor
+    # The next page is fetched while the current one is written (the rate budget, not the
+    # database, should bound a sync); a checkpoint is stored only after its page committed.
+    storing: asyncio.Task[int] | None = None
+    checkpoint: datetime | None = None
+    try:
+        while True:
+            page = await connector.list_tickets(since, token)
+            result.pages += 1
+            result.tickets_seen += len(page.items)
+            if walk.seen is not None:
+                walk.seen.update(t.external_id for t in page.items)
+            await _settle(rt, connection, storing, checkpoint, result)
+            checkpoint = None
+            storing = asyncio.create_task(_store_page(rt, connection, connector, list(page.items)))
+            page_newest = page.watermark or max((t.updated_at for t in page.items), default=None)
+            if page_newest is not None and (walk.newest is None or page_newest > walk.newest):
+                walk.newest = page_newest
+            if page.next_cursor is None:
+                break
+            last = page.items[-1].updated_at if page.items else None
+            if ordered and last is not None and (since is None or last - KEYSET_STEP > since):
+                # Keyset: restart from the last change read; concurrent updates cannot shift it.
+                since, token = last - KEYSET_STEP, None
+                checkpoint = min(last, walk.run_start)
+            else:
+                token = page.next_cursor
+    finally:
+        if storing is not None and not storing.done():
+            await asyncio.wait([storing])  # never leave a write running behind the walk
+    await _settle(rt, connection, storing, checkpoint, result)
     if walk.newest is not None:
         await _advance(rt, connection, "tickets", min(walk.newest, walk.run_start), finished=True)
     return walk.seen
+
+
+async def _settle(
+    rt: SyncRuntime,
+    connection: Connection,
+    storing: asyncio.Task[int] | None,
+    checkpoint: datetime | None,
+    result: SyncResult,
+) -> None:
+    """Wait for the previous page's write, then store the keyset checkpoint it allows."""
+    if storing is None:
+        return
+    result.tickets_changed += await storing
+    if checkpoint is not None:
+        await _advance(rt, connection, "tickets", checkpoint, finished=False)
 
 
 async def sync_alerts(rt: SyncRuntime, connection: Connection, connector: AlertsCapability, result: SyncResult) -> None:

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from mspclaw.connectors.base import Connector
 from mspclaw.connectors.errors import ConfigInvalid
 from mspclaw.connectors.http import RetryPolicy
-from mspclaw.connectors.mapping import ConnectionMappings, KnownClient, propose_client_matches
+from mspclaw.connectors.mapping import ConnectionMappings, KnownClient, UnmappedReport, propose_client_matches
 from mspclaw.connectors.models import Client as VendorClient
 from mspclaw.connectors.registry import get_connector
 from mspclaw.database.base import utcnow, uuid7
@@ -270,7 +270,9 @@ async def propose_clients(session: AsyncSession, *, connection: Connection) -> l
 
 async def record_unmapped(session: AsyncSession, *, connection: Connection, mappings: ConnectionMappings) -> int:
     """Persist what the connector's mapping could not map (counts add up across runs)."""
-    seen = mappings.unmapped.as_list()
+    # Swap the report out first: pages parsed meanwhile count into a fresh one, not lost.
+    report, mappings.unmapped = mappings.unmapped, UnmappedReport()
+    seen = report.as_list()
     for item in seen:
         stmt = pg_insert(UnmappedValue).values(
             id=uuid7(),
@@ -292,7 +294,6 @@ async def record_unmapped(session: AsyncSession, *, connection: Connection, mapp
             },
         )
         await session.execute(stmt)
-    mappings.unmapped.values.clear()
     return len(seen)
 
 
