@@ -171,6 +171,18 @@ async def _record(session: AsyncSession, row: Verification, actor: Actor, action
         target_id=row.user_ref,
         detail={"verification_id": str(row.id), "method": row.method, "run_id": str(row.run_id), **extra},
     )
+    if row.status == "verified" and row.run_id is not None:
+        await _resume_run(session, row.run_id)
+
+
+async def _resume_run(session: AsyncSession, run_id: uuid.UUID) -> None:
+    """A run paused for this verification continues (its next step is gated again)."""
+    from mspclaw.runs.executor import defer_advance
+    from mspclaw.runs.models import Run
+
+    run = await session.get(Run, run_id)
+    if run is not None and run.status == "awaiting_input":
+        await defer_advance(session, run)
 
 
 async def start_otp(

@@ -28,6 +28,7 @@ from mspclaw.audit.service import Actor
 from mspclaw.database.base import utcnow
 from mspclaw.database.session import tenant_session
 from mspclaw.errors import MSPclawError, NotFound
+from mspclaw.identity import verification
 from mspclaw.playbooks import (
     PlannedStep,
     Playbook,
@@ -501,6 +502,23 @@ class Decider:
             if approval is None or approval.status != "pending":
                 await self._request_approval(call, decision)
             self.run.status = "awaiting_approval"
+            return None
+        waiting = await verification.pending_verification(
+            self.session, tool=call.tool, args=call.args, policy=self.policy, run_id=self.run.id
+        )
+        if waiting is not None:
+            # a credential change waits until the caller is verified in this run; the
+            # verification (code, push or attestation) resumes the run
+            if self.run.status != "awaiting_input":
+                await audit.record(
+                    self.session,
+                    actor=automation_actor(self.run),
+                    action="run.awaiting_verification",
+                    target_type="run",
+                    target_id=self.run.id,
+                    detail={"step": call.step_id, "reason": waiting},
+                )
+            self.run.status = "awaiting_input"
             return None
         return await self._start(call, row, decision, approval)
 
