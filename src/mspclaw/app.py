@@ -34,6 +34,7 @@ from mspclaw.loop.views import router as loop_router
 from mspclaw.reasoning.views import router as reasoning_router
 from mspclaw.runs.views import router as runs_router
 from mspclaw.sync import api as sync_api
+from mspclaw.sync import runtime as sync_runtime
 from mspclaw.tenancy.views import router as tenancy_router
 from mspclaw.triage import views as triage_views
 from mspclaw.vault.keys import KeyringProvider
@@ -69,6 +70,7 @@ def create_app(
         app.state.identity_notifier = identity_wiring.notifier_from_environment()
         app.state.runs = install_executor_backends(db, settings, gateway, app.state.identity_notifier)
         app.state.keys = KeyringProvider(settings.master_key, settings.data_dir)
+        sync_runtime.ensure(db, app.state.keys)  # sync/triage/loop jobs in this process use this database
         job_app = jobs.bind(db.libpq_url)
         app.state.jobs = job_app
         authenticator.factory = db.sessions

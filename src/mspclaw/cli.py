@@ -205,12 +205,15 @@ def worker(
         from mspclaw.agents.runtime_wiring import install_executor_backends
         from mspclaw.gateway import Gateway
         from mspclaw.gateway.pgrouter import PostgresRouter
+        from mspclaw.sync import runtime as sync_runtime
+        from mspclaw.vault.keys import KeyringProvider
 
         async with open_database() as db:
             # dispatch-only: commands reach the API process that holds the device's socket
             gateway = Gateway(DatabaseDeviceAuthenticator(db.sessions), router=PostgresRouter(db.libpq_url))
             await gateway.start()
             install_executor_backends(db, settings, gateway)
+            sync_runtime.ensure(db, KeyringProvider(settings.master_key, settings.data_dir))
             job_app = jobs.bind(db.libpq_url)
             async with job_app.open_async():
                 options: dict[str, Any] = {"concurrency": concurrency or settings.worker_concurrency}

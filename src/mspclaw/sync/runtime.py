@@ -37,6 +37,13 @@ def install(db: Database, keys: KeyringProvider) -> SyncRuntime:
     return _current
 
 
+def ensure(db: Database, keys: KeyringProvider) -> SyncRuntime:
+    """Install ``db`` unless a runtime for that same database is installed already (keeps its options)."""
+    if _current is not None and _current.db is db:
+        return _current
+    return install(db, keys)
+
+
 def current() -> SyncRuntime:
     """The installed runtime, or one opened from settings (a standalone worker)."""
     global _current

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
+from sqlalchemy.schema import SchemaItem
 
 revision: str = "0002"
 down_revision: str | None = "0001"
@@ -19,7 +20,7 @@ branch_labels: str | Sequence[str] | None = ("runs",)
 depends_on: str | Sequence[str] | None = None
 
 
-def _common(table: str) -> list[sa.SchemaItem]:
+def _common(table: str) -> list[SchemaItem]:
     """id, timestamps and tenant columns every table has (IdMixin, TimestampMixin, TenantMixin)."""
     return [
         sa.Column("id", sa.UUID(), nullable=False),

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 from pgvector.sqlalchemy import Vector
 from sqlalchemy.dialects import postgresql
+from sqlalchemy.schema import SchemaItem
 
 revision: str = "0005"
 down_revision: str | None = "0001"
@@ -24,7 +25,7 @@ depends_on: str | Sequence[str] | None = "0003"
 EMBEDDING_DIM = 256
 
 
-def _tenant(table: str) -> list[sa.SchemaItem]:
+def _tenant(table: str) -> list[SchemaItem]:
     return [
         sa.Column("tenant_id", sa.UUID(), nullable=False),
         sa.ForeignKeyConstraint(
@@ -33,7 +34,7 @@ def _tenant(table: str) -> list[sa.SchemaItem]:
     ]
 
 
-def _ticket(table: str) -> list[sa.SchemaItem]:
+def _ticket(table: str) -> list[SchemaItem]:
     return [
         sa.Column("ticket_id", sa.UUID(), nullable=False),
         sa.ForeignKeyConstraint(
@@ -42,7 +43,7 @@ def _ticket(table: str) -> list[sa.SchemaItem]:
     ]
 
 
-def _timestamps() -> list[sa.SchemaItem]:
+def _timestamps() -> list[SchemaItem]:
     return [
         sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
