@@ -107,6 +107,7 @@ def create_app(
     gateway = Gateway(authenticator, gc_refreeze_seconds=900)
     app.state.gateway = gateway
     problems.install(app)
+    problems.document_validation_errors_as_problems(app)
     observability.install(app)
 
     @app.get("/healthz", tags=["Health"])

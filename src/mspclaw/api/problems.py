@@ -101,3 +101,21 @@ def install(app: FastAPI) -> None:
             "internal_error",
             "MSPclaw hit an unexpected error; the request id in this response helps the operator find it in the logs",
         )
+
+
+def document_validation_errors_as_problems(app: FastAPI) -> None:
+    """Make the OpenAPI schema say what we send for 422s: a Problem, not FastAPI's default shape."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = build()
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        components.setdefault("Problem", Problem.model_json_schema())
+        if "HTTPValidationError" in components:
+            components["HTTPValidationError"] = {"$ref": "#/components/schemas/Problem"}
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
