@@ -200,7 +200,7 @@ async def authenticate_password(
                     raise TotpRequired("enter the 6-digit code from your authenticator app")
                 secret = await vault.get_by_id_value(_bind(session, tech), keyring, secret_id=tech.totp_secret_id)  # type: ignore[arg-type]
                 if not pyotp.TOTP(secret).verify(totp_code, valid_window=1):
-                    _count_failure(tech, now, max_failures, lockout_minutes)
+                    _count_failure(tech, max_failures, lockout_minutes)
                     await session.flush()
                     raise Unauthenticated("wrong authenticator code")
             tech.failed_logins = 0
@@ -213,7 +213,7 @@ async def authenticate_password(
         if tech.locked_until is not None and tech.locked_until > now:
             locked = True
             continue
-        _count_failure(tech, now, max_failures, lockout_minutes)
+        _count_failure(tech, max_failures, lockout_minutes)
         locked = locked or (tech.locked_until is not None and tech.locked_until > now)
     await session.flush()
     if locked:
@@ -236,7 +236,7 @@ def _safe_verify(password_hash: str, password: str) -> bool:
         return False
 
 
-def _count_failure(tech: Technician, now: object, max_failures: int, lockout_minutes: int) -> None:
+def _count_failure(tech: Technician, max_failures: int, lockout_minutes: int) -> None:
     tech.failed_logins += 1
     if tech.failed_logins >= max_failures:
         tech.locked_until = utcnow() + timedelta(minutes=lockout_minutes)

@@ -11,7 +11,7 @@ import base64
 import hashlib
 import os
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from mspclaw.errors import MSPclawError
@@ -30,7 +30,6 @@ class Keyring:
 
     keys: list[tuple[str, bytes]]
     path: Path | None = None
-    _by_id: dict[str, bytes] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         if not self.keys:
@@ -38,7 +37,6 @@ class Keyring:
         for key_id, key in self.keys:
             if len(key) != 32:
                 raise VaultError(f"master key {key_id!r} must be 32 bytes (base64 of 32 random bytes)")
-        self._by_id = dict(self.keys)
 
     @property
     def primary_id(self) -> str:
@@ -51,7 +49,7 @@ class Keyring:
     def get(self, key_id: str) -> bytes:
         """The key with this id, or a VaultError naming it (never the key)."""
         try:
-            return self._by_id[key_id]
+            return dict(self.keys)[key_id]  # a handful of keys: no index to keep in sync
         except KeyError:
             raise VaultError(
                 f"master key {key_id!r} is not in the keyring; was MSPCLAW_MASTER_KEY changed without rotating?"

@@ -99,7 +99,6 @@ async def rotate(factory: async_sessionmaker[AsyncSession], ring: Keyring, *, ge
     """
     if generate:
         ring.keys.insert(0, new_key())
-        ring.__post_init__()
         ring.save()
     rotated = 0
     # Two sweeps: a process that had not yet seen the new keyring may have written a secret
@@ -119,7 +118,6 @@ async def rotate(factory: async_sessionmaker[AsyncSession], ring: Keyring, *, ge
     if ring.path is not None and len(ring.keys) > 1:
         retired = len(ring.keys) - 1
         ring.keys[:] = ring.keys[:1]
-        ring.__post_init__()
         ring.save()
     log.info("vault_rotated", rotated=rotated, retired_keys=retired, primary_key_id=ring.primary_id)
     return {"rotated": rotated, "retired_keys": retired}
