@@ -157,7 +157,9 @@ def samba_dc() -> Iterator[SambaDC]:
     for line in conf.read_text().splitlines():
         key = line.strip().split("=", 1)[0].strip()
         if key == "server services":
-            line = "\tserver services = ldap, cldap, kdc, rpc, drepl, kcc, ntp_signd"  # no winbindd here
+            # LDAP(S) and Kerberos only: the RPC endpoint mapper binds dynamic ports (49152+) inside the
+            # kernel's ephemeral range, where a client socket elsewhere on the machine can already sit.
+            line = "\tserver services = ldap, cldap, kdc"
         elif key == "log file":
             line = f"\tlog file = {folder}/log.%m"
         lines.append(line)
