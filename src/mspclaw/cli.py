@@ -139,10 +139,20 @@ def up(
     host: str = typer.Option(None, help="Address to listen on (default MSPCLAW_HOST or 127.0.0.1)."),
     port: int = typer.Option(None, help="Port to listen on (default MSPCLAW_PORT or 8000)."),
     worker: bool = typer.Option(True, help="Run a job worker inside this process."),
+    demo: bool = typer.Option(
+        False,
+        "--demo",
+        help="Also start a ConnectWise simulator, a demo client, a local endpoint agent and a script of "
+        "tickets, so the whole loop (ticket, triage, run, approval, note back in the PSA) can be watched.",
+    ),
+    demo_sim_port: int = typer.Option(
+        None, "--demo-sim-port", help="Port of the demo's PSA simulator (default: the API port + 1)."
+    ),
 ) -> None:
     """Start MSPclaw: database (embedded unless MSPCLAW_DATABASE_URL is set), migrations, API, console, worker.
 
     On the first start it creates a tenant and an owner and prints the owner's one-time password.
+    With --demo it sets up (once) and runs the demo beside it; see the printed steps.
     """
     import uvicorn
 
@@ -169,6 +179,8 @@ def up(
                     "[bold]First admin (shown once, change it after signing in):[/]\n"
                     f"  e-mail:   {creds.email}\n  password: {creds.password}"
                 )
+            elif demo:
+                console.print("Sign in with the admin e-mail and password printed on the first start.")
             server = uvicorn.Server(
                 uvicorn.Config(
                     create_app(settings, database=db, run_worker=worker),
@@ -179,7 +191,20 @@ def up(
                     lifespan="on",
                 )
             )
-            await server.serve()
+            if not demo:
+                await server.serve()
+                return
+            from mspclaw import demo as demo_mode
+
+            await demo_mode.serve(
+                db,
+                server,
+                data_dir=settings.data_dir,
+                base_url=settings.base_url,
+                master_key=settings.master_key,
+                sim_port=demo_sim_port or settings.port + 1,
+                say=console.print,
+            )
         finally:
             await db.close()
 
@@ -665,6 +690,7 @@ def _register_domains() -> None:
     from mspclaw.agents.commands import agent_app
     from mspclaw.connectors.commands import connectors_command, simulate_command
     from mspclaw.playbooks.commands import playbook_app
+    from mspclaw.reasoning.commands import resolve_command
     from mspclaw.runs.commands import runs_app
     from mspclaw.sync.commands import connection_app
     from mspclaw.tools.commands import tools_app
@@ -681,6 +707,7 @@ def _register_domains() -> None:
     app.add_typer(agent_app, name="agent")
     app.add_typer(tools_app, name="tools")
     app.add_typer(runs_app, name="run")
+    app.command("resolve")(resolve_command)
     app.add_typer(connection_app, name="connection")
 
 

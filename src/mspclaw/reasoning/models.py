@@ -39,6 +39,7 @@ class InstructionContext(BaseModel):
     ticket_subject: str = ""
     ticket_body: str = ""
     contact_email: str | None = Field(default=None, description="The ticket contact's e-mail on record.")
+    contact_phone: str | None = Field(default=None, description="The ticket contact's phone on record.")
     contact_name: str | None = None
     device_hostname: str | None = None
     client_name: str | None = None

@@ -129,12 +129,15 @@ class LLMPlanner:
         return plan, problems, usage
 
 
+UsageHook = Callable[[RunUsage], Awaitable[None]]
+
+
 async def plan_instruction(
     instruction: str,
     context: InstructionContext,
     *,
     llm: LLMPlanner | None = None,
-    on_usage: Callable[[RunUsage], Awaitable[None]] | None = None,
+    on_usage: UsageHook | None = None,
 ) -> PlanResult:
     """Plan with the LLM when one is configured and usable, else (or on failure) offline."""
     fallback_reason = None

@@ -4,16 +4,21 @@ executor and policy gate as any playbook. The planner proposes; the executor dec
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic_ai.usage import RunUsage
+from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mspclaw.agents.models import AssetQuery
 from mspclaw.agents.service import resolve_device
+from mspclaw.audit import service as audit
 from mspclaw.auth.principal import Principal
 from mspclaw.errors import Conflict, NotFound
 from mspclaw.loop.flows import contact_on_record
@@ -21,11 +26,12 @@ from mspclaw.playbooks.loader import LoadedPlaybook, content_hash
 from mspclaw.playbooks.models import ClientInfo, Playbook, TicketContext, TicketInfo
 from mspclaw.reasoning import store
 from mspclaw.reasoning.models import InstructionContext, PlanResult, ProposedPlan
-from mspclaw.reasoning.planner import plan_instruction
+from mspclaw.reasoning.planner import LLMPlanner, UsageHook, plan_instruction
 from mspclaw.runs.flows import DryRun, dry_run, start_run
 from mspclaw.runs.models import RunRead, RunStart
 from mspclaw.tenancy.models import Client, Device
 from mspclaw.tickets.models import Ticket
+from mspclaw.tools import get_tool
 from mspclaw.vault.keys import Keyring
 
 
@@ -64,10 +70,48 @@ def plan_to_playbook(plan: ProposedPlan, instruction: str) -> LoadedPlaybook:
     return LoadedPlaybook(playbook=playbook, source="instruction", content_hash=content_hash(playbook), node=None)
 
 
-async def resolve_instruction(
-    session: AsyncSession, keyring: Keyring, *, principal: Principal, ticket_id: uuid.UUID, data: InstructionRequest
-) -> InstructionResult:
-    """Plan the instruction for the ticket and, unless a dry-run, start it through the executor."""
+@dataclass
+class TicketScope:
+    """A ticket with what planning may rely on: its client, contact on record and device."""
+
+    ticket: Ticket
+    client: Client
+    device: Device | None
+    context: InstructionContext
+    run_context: TicketContext
+
+
+async def find_ticket(session: AsyncSession, ref: str) -> Ticket:
+    """A ticket by MSPclaw id, or by the PSA's own ticket id or number; refuses an ambiguous ref."""
+    ref = ref.strip().lstrip("#")
+    with contextlib.suppress(ValueError):
+        found = await session.get(Ticket, uuid.UUID(ref))
+        if found is not None:
+            return found
+    rows = list(
+        await session.scalars(
+            select(Ticket)
+            .where(or_(Ticket.external_id == ref, Ticket.number == ref), Ticket.deleted_at.is_(None))
+            .order_by(Ticket.vendor_updated_at.desc())
+            .limit(10)
+        )
+    )
+    if not rows:
+        raise NotFound(f"no ticket {ref!r}: give the MSPclaw ticket id or the PSA's ticket number")
+    if len(rows) > 1:
+        choices = [{"id": str(t.id), "number": t.number or t.external_id, "subject": t.subject[:80]} for t in rows]
+        raise Conflict(
+            f"ticket {ref!r} matches {len(rows)} tickets from different PSA connections; use the MSPclaw id: "
+            + ", ".join(f"{c['id']} ({c['subject']})" for c in choices),
+            detail={"matches": choices},
+        )
+    return rows[0]
+
+
+async def ticket_scope(
+    session: AsyncSession, *, principal: Principal, ticket_id: uuid.UUID, device_id: uuid.UUID | None
+) -> TicketScope:
+    """The ticket's client, contact on record and device (the given one, else asset mapping's)."""
     ticket = await session.get(Ticket, ticket_id)
     if ticket is None or ticket.tenant_id != principal.tenant_id:
         raise NotFound(f"ticket {ticket_id} not found")
@@ -76,7 +120,6 @@ async def resolve_instruction(
     client = await session.get(Client, ticket.client_id)
     assert client is not None
     contact = await contact_on_record(session, ticket)
-    device_id = data.device_id
     if device_id is None:
         mapping = await resolve_device(session, query=AssetQuery(client_id=client.id, contact_email=contact.email))
         device_id = mapping.device.device_id if mapping.device else None
@@ -88,35 +131,91 @@ async def resolve_instruction(
         ticket_subject=ticket.subject,
         ticket_body=ticket.description or "",
         contact_email=contact.email,
+        contact_phone=contact.phone,
         contact_name=contact.name,
         device_hostname=device.hostname if device else None,
         client_name=client.name,
     )
+    run_context = TicketContext(
+        ticket=TicketInfo(id=str(ticket.id), subject=ticket.subject, body=ticket.description or ""),
+        contact=contact,
+        client=ClientInfo(id=str(client.id), name=client.name),
+    )
+    return TicketScope(ticket, client, device, context, run_context)
+
+
+async def device_named(session: AsyncSession, scope: TicketScope, hostname: str) -> Device:
+    """The ticket client's device called ``hostname`` (another client's device is never found)."""
+    found = await session.scalar(
+        select(Device).where(Device.client_id == scope.client.id, func.lower(Device.hostname) == hostname.lower())
+    )
+    if found is None:
+        raise NotFound(f"no device {hostname!r} for {scope.client.name}; check the host name or pass the device id")
+    return found
+
+
+async def tenant_planner(session: AsyncSession, keyring: Keyring) -> tuple[LLMPlanner | None, UsageHook]:
+    """The tenant's LLM planner (None: offline) and the hook that books its tokens."""
     planner, config, _reason = await store.planner_for_tenant(session, keyring)
 
     async def on_usage(run_usage: RunUsage) -> None:
         if config is not None:
             await store.record_usage(session, config, run_usage)
 
-    result = await plan_instruction(data.instruction, context, llm=planner, on_usage=on_usage)
-    if not result.plan.steps:
-        return InstructionResult(plan=result)  # nothing to run (e.g. only a verification request)
-    loaded = plan_to_playbook(result.plan, data.instruction)
-    ticket_context = TicketContext(
-        ticket=TicketInfo(id=str(ticket.id), subject=ticket.subject, body=ticket.description or ""),
-        contact=contact,
-        client=ClientInfo(id=str(client.id), name=client.name),
-    )
-    common: dict[str, Any] = {"client_id": client.id, "device_id": device_id, "context": ticket_context}
-    if data.dry_run:
-        preview = await dry_run(
-            session, principal=principal, playbook_id=loaded.playbook.id, inputs={}, playbook=loaded, **common
-        )
-        return InstructionResult(plan=result, preview=preview)
-    run = await start_run(
+    return planner, on_usage
+
+
+ConfirmStart = Callable[[InstructionResult], Awaitable[bool]]
+
+
+async def resolve_instruction(
+    session: AsyncSession,
+    keyring: Keyring,
+    *,
+    principal: Principal,
+    ticket_id: uuid.UUID,
+    data: InstructionRequest,
+    confirm: ConfirmStart | None = None,
+) -> InstructionResult:
+    """Plan the instruction for the ticket and, unless a dry-run, start it through the executor.
+
+    With ``confirm`` (the CLI), the dry-run view is built first and the run starts only if
+    ``confirm`` accepts it: what runs is exactly the plan that was shown.
+    """
+    scope = await ticket_scope(session, principal=principal, ticket_id=ticket_id, device_id=data.device_id)
+    planner, on_usage = await tenant_planner(session, keyring)
+    planned = await plan_instruction(data.instruction, scope.context, llm=planner, on_usage=on_usage)
+    result = InstructionResult(plan=planned)
+    plan = result.plan.plan
+    device = scope.device
+    if data.device_id is None and plan.device_hostname and plan.device_hostname != scope.context.device_hostname:
+        device = await device_named(session, scope, plan.device_hostname)  # "… on LT-0442"
+    if plan.steps:
+        loaded = plan_to_playbook(plan, data.instruction)
+        device_id = device.id if device else None
+        common: dict[str, Any] = {"client_id": scope.client.id, "device_id": device_id, "context": scope.run_context}
+        if data.dry_run or confirm is not None:
+            result.preview = await dry_run(
+                session, principal=principal, playbook_id=loaded.playbook.id, inputs={}, playbook=loaded, **common
+            )
+        if not data.dry_run and (confirm is None or await confirm(result)):
+            start = RunStart(playbook_id=loaded.playbook.id, ticket_ref=str(scope.ticket.id), inputs={}, **common)
+            run = await start_run(session, principal=principal, playbook=loaded, data=start)
+            result.run = RunRead.model_validate(run)
+    await audit.record(
         session,
-        principal=principal,
-        playbook=loaded,
-        data=RunStart(playbook_id=loaded.playbook.id, ticket_ref=str(ticket.id), inputs={}, **common),
+        actor=principal.actor,
+        action="instruction.resolve",
+        target_type="ticket",
+        target_id=scope.ticket.id,
+        detail={
+            "instruction": data.instruction[:500],
+            "engine": result.plan.engine,
+            "fallback_reason": result.plan.fallback_reason,
+            "dry_run": data.dry_run,
+            "tools": [s.tool for s in plan.steps],
+            "steps": [{"tool": s.tool, "args": get_tool(s.tool).redact(s.args)} for s in plan.steps],
+            "run_id": str(result.run.id) if result.run else None,
+        },
     )
-    return InstructionResult(plan=result, run=RunRead.model_validate(run))
+    return result

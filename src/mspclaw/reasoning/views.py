@@ -93,18 +93,6 @@ async def instruct(
     """Resolve a ticket from an instruction: plan it, then run it under the client's policy and approvals."""
     result = await resolve_instruction(
         ctx.session, ctx.keyring, principal=ctx.principal, ticket_id=ticket_id, data=data
-    )
-    await ctx.audit(
-        "instruction.resolve",
-        target_type="ticket",
-        target_id=ticket_id,
-        detail={
-            "instruction": data.instruction[:500],
-            "engine": result.plan.engine,
-            "dry_run": data.dry_run,
-            "tools": [s.tool for s in result.plan.plan.steps],
-            "run_id": str(result.run.id) if result.run else None,
-        },
-    )
+    )  # the flow audits the instruction and its plan (the CLI shares it)
     await ctx.commit()
     return result

@@ -1,0 +1,3 @@
+"""Reasoning tests reuse the sync fixtures (simulator runtime bound to the test database)."""
+
+from tests.sync.conftest import rt  # noqa: F401 - re-exported fixture
