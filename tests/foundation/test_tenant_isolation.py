@@ -87,6 +87,7 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("PUT", "/api/v1/connections/{object_id}/mappings"): {"status": {"Open": "open"}},
     ("POST", "/api/v1/connections/{object_id}/client-links"): {"vendor_external_id": "1", "client_id": "{b:client}"},
     ("POST", "/api/v1/connections/{object_id}/scripts"): {"device_external_id": "1", "script": "probe"},
+    ("POST", "/api/v1/loop/notify-targets"): {"name": "probe", "url": "json://127.0.0.1:9/probe"},
 }
 # Routes whose body creates something that does not reference another object: they must
 # succeed for A without touching B (checked afterwards through B's own view).
@@ -106,6 +107,7 @@ SELF_CONTAINED = {
     ("POST", "/api/v1/triage/backfill"),
     ("PUT", "/api/v1/triage/settings"),
     ("POST", "/api/v1/connections"),
+    ("POST", "/api/v1/loop/notify-targets"),
 }
 
 

@@ -66,6 +66,7 @@ ADMIN = (
         "identity.write",
         "audit.verify",
         "agents.revoke",
+        "loop.configure",
     }
 )
 

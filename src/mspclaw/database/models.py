@@ -4,7 +4,7 @@ from mspclaw.agents.models import DeviceCredential, DeviceMemory, EnrollmentToke
 from mspclaw.audit.models import AuditEvent
 from mspclaw.auth.models import ApiKey, LoginSession, Technician
 from mspclaw.identity.models import SecretView, Verification  # noqa: F401 - identity tables
-from mspclaw.loop.models import LoopAction
+from mspclaw.loop.models import LoopAction, LoopConnectionSettings, NotificationDelivery, NotifyTarget, RunFeedback
 from mspclaw.reasoning.store import LLMSettings, LLMUsage
 from mspclaw.runs.models import Approval, Question, Run, RunStep
 from mspclaw.sync import models as sync_models  # noqa: F401 - sync and tickets tables
@@ -27,8 +27,12 @@ __all__ = [
     "LLMUsage",
     "LoginSession",
     "LoopAction",
+    "LoopConnectionSettings",
+    "NotificationDelivery",
+    "NotifyTarget",
     "Question",
     "Run",
+    "RunFeedback",
     "RunStep",
     "Secret",
     "Site",

@@ -23,13 +23,14 @@ from mspclaw.auth.principal import Principal
 from mspclaw.connectors.errors import ConnectorError
 from mspclaw.connectors.models import TicketUpdate
 from mspclaw.errors import MSPclawError
+from mspclaw.loop import notify
 from mspclaw.loop.models import LoopAction
-from mspclaw.loop.notes import escalation_package, resolution_note
+from mspclaw.loop.notes import escalation_message, escalation_package, resolution_note, stop_reason, ticket_label
 from mspclaw.playbooks.loader import builtin_playbooks
 from mspclaw.playbooks.matcher import match_playbooks
 from mspclaw.playbooks.models import ClientInfo, ContactInfo, DeviceInfo, TicketContext, TicketInfo
 from mspclaw.runs.flows import start_run
-from mspclaw.runs.models import Run, RunStart, RunStep
+from mspclaw.runs.models import Approval, Run, RunStart, RunStep
 from mspclaw.sync import service as connections
 from mspclaw.sync.models import DirectoryRecord
 from mspclaw.tenancy.models import Client, Device
@@ -132,8 +133,13 @@ async def ticket_context(
     return context, device, mapping.reason
 
 
-async def after_triage(session: AsyncSession, *, tenant_id: uuid.UUID, ticket_id: uuid.UUID) -> LoopAction | None:
-    """Match the newest triage of a ticket to a playbook and start it (auto) or suggest it."""
+async def after_triage(
+    session: AsyncSession, *, tenant_id: uuid.UUID, ticket_id: uuid.UUID, keyring: Keyring | None = None
+) -> LoopAction | None:
+    """Match the newest triage of a ticket to a playbook and start it (auto) or suggest it.
+
+    With ``keyring`` the technicians subscribed to "unmatched" are told when nothing safe applies.
+    """
     ticket = await session.get(Ticket, ticket_id)
     triage = await session.scalar(
         select(TriageRecord)
@@ -142,6 +148,10 @@ async def after_triage(session: AsyncSession, *, tenant_id: uuid.UUID, ticket_id
         .limit(1)
     )
     if ticket is None or triage is None:
+        return None
+    # writing the note back changes the ticket, which is synced and triaged again: act once per ticket
+    earlier = set((await session.scalars(select(LoopAction.kind).where(LoopAction.ticket_id == ticket.id))).all())
+    if earlier & {"started", "suggested"}:
         return None
     key = f"triage:{triage.id}"
     if ticket.client_id is None:
@@ -160,12 +170,26 @@ async def after_triage(session: AsyncSession, *, tenant_id: uuid.UUID, ticket_id
     context, device, device_reason = await ticket_context(session, ticket, triage, client)
     candidates = match_playbooks(builtin_playbooks().values(), context)
     if not candidates:
-        return await _remember(
+        skipped = await _remember(
             session,
             LoopAction(
                 key=key, ticket_id=ticket.id, kind="skipped", reason=f"no playbook matches (intent {triage.intent})"
             ),
         )
+        if skipped is not None and keyring is not None and "skipped" not in earlier:
+            routed, _ = await _route(session, ticket, triage)
+            await _notify_escalation(
+                session,
+                keyring,
+                event="unmatched",
+                ticket=ticket,
+                client=client,
+                playbook=None,
+                why=f"no playbook safely matches this ticket (intent {triage.intent})",
+                routed_to=routed,
+                run_id=None,
+            )
+        return skipped
     best = candidates[0]
     detail: dict[str, Any] = {
         "candidates": [c.model_dump(mode="json") for c in candidates[:3]],
@@ -259,15 +283,31 @@ async def after_run(
         .order_by(TriageRecord.created_at.desc())
         .limit(1)
     )
+    routed: str | None = None
+    declined: list[Approval] = []
     if run.status == "succeeded":
         kind, note, status = "written_back", resolution_note(run, steps), "resolved"
     else:
         routed, reasons = await _route(session, ticket, triage)
+        declined = list(
+            (
+                await session.scalars(
+                    select(Approval)
+                    .where(Approval.run_id == run.id, Approval.status.in_(("denied", "expired")))
+                    .order_by(Approval.requested_at)
+                )
+            ).all()
+        )
         kind, status = "escalated", None
         note = escalation_package(
-            run, steps, similar=triage.similar if triage else (), routed_to=routed, routing_reasons=reasons
+            run,
+            steps,
+            similar=triage.similar if triage else (),
+            routed_to=routed,
+            routing_reasons=reasons,
+            declined=declined,
         )
-    detail: dict[str, Any] = {"run_status": run.status}
+    detail: dict[str, Any] = {"run_status": run.status, "routed_to": routed}
     connection = await connections.get(session, connection_id=ticket.connection_id)
     if connection is not None:
         try:
@@ -283,7 +323,7 @@ async def after_run(
             # the decision is still recorded; the note failure is visible to the technician
             detail["write_error"] = getattr(exc, "message", str(exc))
             log.warning("loop_write_back_failed", ticket=str(ticket.id), error=detail["write_error"])
-    return await _remember(
+    action = await _remember(
         session,
         LoopAction(
             key=f"run:{run.id}",
@@ -292,6 +332,52 @@ async def after_run(
             kind=kind,
             playbook_id=run.playbook_id,
             detail={**detail, "note": note[:4000]},
-            reason=f"run {run.status}",
+            reason=f"run {run.status}" + (" (approval declined)" if declined else ""),
         ),
+    )
+    if action is not None and kind == "escalated":
+        client = await session.get(Client, run.client_id)
+        await _notify_escalation(
+            session,
+            keyring,
+            event="escalation",
+            ticket=ticket,
+            client=client,
+            playbook=run.playbook_id,
+            why=stop_reason(run, steps, declined),
+            routed_to=routed,
+            run_id=run.id,
+        )
+    return action
+
+
+async def _notify_escalation(
+    session: AsyncSession,
+    keyring: Keyring,
+    *,
+    event: str,
+    ticket: Ticket,
+    client: Client | None,
+    playbook: str | None,
+    why: str,
+    routed_to: str | None,
+    run_id: uuid.UUID | None,
+) -> None:
+    """Tell the tenant's escalation channels and the routed technician (besides the PSA note)."""
+    title, body = escalation_message(
+        label=ticket_label(ticket.number, ticket.external_id, ticket.subject),
+        client=client.name if client else None,
+        playbook=playbook,
+        why=why,
+        routed_to=routed_to,
+        run_id=str(run_id) if run_id else None,
+    )
+    await notify.notify(
+        session,
+        keyring,
+        event=event,
+        message=notify.Message(title, body),
+        technician_email=routed_to,
+        ticket_id=ticket.id,
+        run_id=run_id,
     )

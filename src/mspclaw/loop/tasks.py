@@ -18,8 +18,11 @@ async def after_triage_task(tenant_id: str, ticket_id: str) -> str | None:
     """A ticket was triaged: start or suggest a playbook."""
     from mspclaw.sync import runtime as sync_runtime
 
-    async with tenant_session(sync_runtime.current().db.sessions, uuid.UUID(tenant_id)) as session, session.begin():
-        action = await flows.after_triage(session, tenant_id=uuid.UUID(tenant_id), ticket_id=uuid.UUID(ticket_id))
+    sync = sync_runtime.current()
+    async with tenant_session(sync.db.sessions, uuid.UUID(tenant_id)) as session, session.begin():
+        action = await flows.after_triage(
+            session, tenant_id=uuid.UUID(tenant_id), ticket_id=uuid.UUID(ticket_id), keyring=sync.keyring()
+        )
     return action.kind if action else None
 
 
