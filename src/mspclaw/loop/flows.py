@@ -22,7 +22,7 @@ from mspclaw.auth.models import Technician
 from mspclaw.auth.principal import Principal
 from mspclaw.connectors.errors import ConnectorError
 from mspclaw.connectors.models import TicketUpdate
-from mspclaw.errors import MSPclawError
+from mspclaw.errors import Conflict, MSPclawError, NotFound
 from mspclaw.loop import notify
 from mspclaw.loop.models import LoopAction
 from mspclaw.loop.notes import escalation_message, escalation_package, resolution_note, stop_reason, ticket_label
@@ -247,6 +247,57 @@ async def after_triage(
     await savepoint.commit()
     action.run_id = run.id
     return await _remember(session, action)
+
+
+async def accept_suggestion(session: AsyncSession, *, principal: Principal, action_id: uuid.UUID) -> LoopAction:
+    """A technician starts the playbook the loop suggested; the run is theirs, approvals still apply."""
+    principal.require("runs.start")
+    suggested = await session.get(LoopAction, action_id)
+    if suggested is None or suggested.ticket_id is None:
+        raise NotFound(f"loop action {action_id} not found", detail={"id": str(action_id)})
+    if suggested.kind != "suggested" or suggested.playbook_id is None:
+        raise Conflict(
+            f"loop action {action_id} is {suggested.kind}, not a suggestion; only suggestions can be started",
+            detail={"kind": suggested.kind},
+        )
+    ticket = await session.get(Ticket, suggested.ticket_id)
+    triage = await session.scalar(
+        select(TriageRecord)
+        .where(TriageRecord.ticket_id == suggested.ticket_id)
+        .order_by(TriageRecord.created_at.desc())
+        .limit(1)
+    )
+    if ticket is None or triage is None or ticket.client_id is None:
+        raise Conflict("the suggestion's ticket is gone or no longer mapped to a client", detail={"id": str(action_id)})
+    client = await session.get(Client, ticket.client_id)
+    assert client is not None
+    context, device, device_reason = await ticket_context(session, ticket, triage, client)
+    run = await start_run(
+        session,
+        principal=principal,
+        data=RunStart(
+            playbook_id=suggested.playbook_id,
+            client_id=client.id,
+            device_id=device.id if device else None,
+            ticket_ref=str(ticket.id),
+            context=context,
+        ),
+    )
+    accepted = await _remember(
+        session,
+        LoopAction(
+            key=f"accept:{suggested.id}",
+            ticket_id=ticket.id,
+            run_id=run.id,
+            kind="started",
+            playbook_id=suggested.playbook_id,
+            detail={"device": str(device.id) if device else None, "device_reason": device_reason},
+            reason=f"{principal.actor.name} started the suggested {suggested.playbook_id}",
+        ),
+    )
+    if accepted is None:
+        raise Conflict(f"the suggestion {action_id} was already started", detail={"id": str(action_id)})
+    return accepted
 
 
 async def _route(session: AsyncSession, ticket: Ticket, triage: TriageRecord | None) -> tuple[str | None, list[str]]:

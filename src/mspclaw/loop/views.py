@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from mspclaw.api.deps import Ctx, context
 from mspclaw.api.problems import PROBLEM_RESPONSES
-from mspclaw.loop import notify
+from mspclaw.loop import flows, notify
 from mspclaw.loop.models import (
     LoopAction,
     LoopActionRead,
@@ -33,6 +33,15 @@ async def list_actions(
     if ticket_id is not None:
         query = query.where(LoopAction.ticket_id == ticket_id)
     return [LoopActionRead.model_validate(a) for a in (await ctx.session.scalars(query)).all()]
+
+
+@router.post("/loop/actions/{action_id}/start", response_model=LoopActionRead, responses=PROBLEM_RESPONSES)
+async def start_suggestion(action_id: uuid.UUID, ctx: Ctx = Depends(context("runs.start"))) -> LoopActionRead:
+    """Start the playbook the loop suggested for a ticket (as you; approvals still apply)."""
+    action = await flows.accept_suggestion(ctx.session, principal=ctx.principal, action_id=action_id)
+    read = LoopActionRead.model_validate(action)
+    await ctx.commit()
+    return read
 
 
 # ---------------------------------------------------------------- notification targets
