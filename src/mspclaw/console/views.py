@@ -1,27 +1,28 @@
-"""Console pages: sign in (password + optional TOTP), sign out, and the dashboard."""
+"""Console pages: sign in (password + optional TOTP), sign out, and the dashboard; the loop's pages
+(tickets, approvals) come from ``loop_pages`` under the same router."""
 
 from __future__ import annotations
 
 import secrets
-from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from fastapi.templating import Jinja2Templates
 from sqlalchemy import select
 
 from mspclaw.api.deps import SESSION_COOKIE, get_db, get_keyring
 from mspclaw.audit import service as audit
 from mspclaw.auth import service as auth
 from mspclaw.auth.models import Technician
+from mspclaw.console import loop_pages
+from mspclaw.console.session import signed_in
+from mspclaw.console.templating import templates
 from mspclaw.database.base import utcnow
 from mspclaw.database.session import tenant_session
 from mspclaw.errors import MSPclawError
 from mspclaw.tenancy.models import Client, Tenant
 
 router = APIRouter(include_in_schema=False)
-templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 LOGIN_CSRF_COOKIE = "mspclaw_login_csrf"
 
 
@@ -128,16 +129,11 @@ async def logout(request: Request, csrf: str = Form("")) -> Response:
 
 @router.get("/", response_model=None)
 async def dashboard(request: Request) -> Response:
-    token = request.cookies.get(SESSION_COOKIE)
-    db = get_db(request)
-    if not token:
+    me = await signed_in(request)
+    if me is None:
         return RedirectResponse("/login", status_code=303)
-    async with tenant_session(db.sessions, None) as session:
-        found = await auth.resolve_login_session(session, token=token)
-        if found is None:
-            return RedirectResponse("/login", status_code=303)
-        login, tech = found
-    async with tenant_session(db.sessions, tech.tenant_id) as session:
+    login, tech = me.login, me.technician
+    async with tenant_session(get_db(request).sessions, tech.tenant_id) as session:
         tenant = await session.get(Tenant, tech.tenant_id)
         clients = (await session.scalars(select(Client).order_by(Client.name).limit(200))).all()
         technicians = (await session.scalars(select(Technician).order_by(Technician.email).limit(200))).all()
@@ -152,3 +148,6 @@ async def dashboard(request: Request) -> Response:
             "csrf": login.csrf_token,
         },
     )
+
+
+router.include_router(loop_pages.router)
