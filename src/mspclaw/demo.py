@@ -160,9 +160,11 @@ async def ensure_demo(
     sim_url: str,
     public_url: str,
     tenant_id: uuid.UUID | None = None,
+    policy: ClientPolicy = DEMO_POLICY,
 ) -> DemoSetup:
-    """Create (or find) the demo client, its connection to the simulator and the client link,
-    register the simulator's ticket callback to ``public_url``, and sync the directory once."""
+    """Create (or find) the demo client (with ``policy`` when new), its connection to the simulator
+    and the client link, register the simulator's ticket callback to ``public_url``, and sync the
+    directory once."""
     tenant = await _demo_tenant(db) if tenant_id is None else None
     tid = tenant_id or (tenant.id if tenant else None)
     assert tid is not None
@@ -173,7 +175,7 @@ async def ensure_demo(
         client = await session.scalar(select(Client).where(Client.name == company["name"]))
         if client is None:
             client = await tenancy.create_client(
-                session, data=ClientCreate(name=company["name"], domain=domain, policy=DEMO_POLICY)
+                session, data=ClientCreate(name=company["name"], domain=domain, policy=policy)
             )
             await audit.record(
                 session,
