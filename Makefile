@@ -18,6 +18,11 @@ install: $(STAMP)
 up: $(STAMP)
 	$(BIN)/mspclaw up
 
+## The same, plus a ConnectWise simulator, a demo client, a local agent and tickets arriving over the
+## first minute: watch them at /tickets, approve the waiting step at /approvals, read the note written back.
+demo: $(STAMP)
+	$(BIN)/mspclaw up --demo
+
 ## Install everything and run the whole test suite (starts its own PostgreSQL).
 test: $(STAMP)
 	bash scripts/system-deps.sh
