@@ -60,6 +60,7 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
         "user": "person@b.example",
     },
     ("POST", "/api/v1/tickets/{ticket_id}/instructions"): {"instruction": "unlock account", "dry_run": True},
+    ("POST", "/api/v1/tickets/{ticket_id}/diagnose"): {"goal": "why is it slow", "start": False},
     ("POST", "/api/v1/agents/enroll"): {"token": "mspe_00000000_probeprobeprobe", "hostname": "probe", "os": "linux"},
     ("PATCH", "/api/v1/devices/{object_id}/memory"): {"department": "Probing"},
     ("POST", "/api/v1/asset-mapping/resolve"): {"client_id": "{b:client}"},
@@ -88,6 +89,8 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/api/v1/connections/{object_id}/client-links"): {"vendor_external_id": "1", "client_id": "{b:client}"},
     ("POST", "/api/v1/connections/{object_id}/scripts"): {"device_external_id": "1", "script": "probe"},
     ("POST", "/api/v1/loop/notify-targets"): {"name": "probe", "url": "json://127.0.0.1:9/probe"},
+    ("PUT", "/api/v1/loop/connections/{connection_id}/settings"): {"public_reply": True},
+    ("POST", "/api/v1/runs/{run_id}/feedback"): {"answer": "yes"},
 }
 # Routes whose body creates something that does not reference another object: they must
 # succeed for A without touching B (checked afterwards through B's own view).

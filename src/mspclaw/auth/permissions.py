@@ -48,6 +48,7 @@ ENGINEER = READ | {
     "agents.enroll",
     "identity.read",
     "notify.send",
+    "feedback.write",
 }
 
 APPROVER = READ | {"runs.approve"}

@@ -8,6 +8,7 @@ executor's policy gate and approvals still apply to every step of an automatic r
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 import structlog
@@ -21,11 +22,18 @@ from mspclaw.audit.service import Actor, record
 from mspclaw.auth.models import Technician
 from mspclaw.auth.principal import Principal
 from mspclaw.connectors.errors import ConnectorError
-from mspclaw.connectors.models import TicketUpdate
+from mspclaw.connectors.models import TicketStatus, TicketUpdate
 from mspclaw.errors import Conflict, MSPclawError, NotFound
-from mspclaw.loop import notify
-from mspclaw.loop.models import LoopAction
-from mspclaw.loop.notes import escalation_message, escalation_package, resolution_note, stop_reason, ticket_label
+from mspclaw.loop import feedback, notify
+from mspclaw.loop.models import FeedbackAnswer, FeedbackSource, LoopAction, RunFeedback
+from mspclaw.loop.notes import (
+    escalation_message,
+    escalation_package,
+    public_reply,
+    resolution_note,
+    stop_reason,
+    ticket_label,
+)
 from mspclaw.playbooks.loader import builtin_playbooks
 from mspclaw.playbooks.matcher import match_playbooks
 from mspclaw.playbooks.models import ClientInfo, ContactInfo, DeviceInfo, TicketContext, TicketInfo
@@ -314,10 +322,50 @@ async def _route(session: AsyncSession, ticket: Ticket, triage: TriageRecord | N
     return (ranked[0].technician_id, ranked[0].reasons) if ranked else (None, [])
 
 
+async def write_to_psa(
+    session: AsyncSession,
+    keyring: Keyring,
+    ticket: Ticket,
+    *,
+    notes: Sequence[tuple[str, bool]],
+    status: TicketStatus | None,
+) -> dict[str, Any]:
+    """Add the notes (body, internal) and set the status on the PSA ticket; what happened, for the record.
+
+    A vendor failure is reported (``write_error``), not raised: the loop's decision is still recorded.
+    """
+    connection = await connections.get(session, connection_id=ticket.connection_id)
+    if connection is None:
+        return {"write_error": "the ticket's connection was removed"}
+    try:
+        connector = await connections.open_connector(session, keyring, connection)
+        try:
+            for body, internal in notes:
+                await connector.add_note(ticket.external_id, body, internal=internal)  # type: ignore[attr-defined]
+            if status is not None:
+                await connector.update_ticket(ticket.external_id, TicketUpdate(status=status))  # type: ignore[attr-defined]
+        finally:
+            await connector.aclose()
+    except (ConnectorError, MSPclawError) as exc:
+        error = getattr(exc, "message", str(exc))
+        log.warning("loop_write_back_failed", ticket=str(ticket.id), error=error)
+        return {"write_error": error}
+    return {"written": True}
+
+
 async def after_run(
-    session: AsyncSession, keyring: Keyring, *, tenant_id: uuid.UUID, run_id: uuid.UUID
+    session: AsyncSession,
+    keyring: Keyring,
+    *,
+    tenant_id: uuid.UUID,
+    run_id: uuid.UUID,
+    public_url: str | None = None,
 ) -> LoopAction | None:
-    """Write the outcome of a finished run back to its PSA ticket: a note and a status, or an escalation."""
+    """Write the outcome of a finished run back to its PSA ticket: a note and a status, or an escalation.
+
+    When the connection posts public replies, a succeeded run also gets one, with a signed feedback
+    link under ``public_url`` (MSPclaw's address as the end user reaches it).
+    """
     run = await session.get(Run, run_id)
     if run is None or run.status not in ("succeeded", "failed", "rolled_back", "cancelled") or not run.ticket_ref:
         return None
@@ -337,7 +385,8 @@ async def after_run(
     routed: str | None = None
     declined: list[Approval] = []
     if run.status == "succeeded":
-        kind, note, status = "written_back", resolution_note(run, steps), "resolved"
+        kind, note = "written_back", resolution_note(run, steps)
+        status: TicketStatus | None = "resolved"
     else:
         routed, reasons = await _route(session, ticket, triage)
         declined = list(
@@ -359,21 +408,17 @@ async def after_run(
             declined=declined,
         )
     detail: dict[str, Any] = {"run_status": run.status, "routed_to": routed}
-    connection = await connections.get(session, connection_id=ticket.connection_id)
-    if connection is not None:
-        try:
-            connector = await connections.open_connector(session, keyring, connection)
-            try:
-                await connector.add_note(ticket.external_id, note, internal=True)  # type: ignore[attr-defined]
-                if status is not None:
-                    await connector.update_ticket(ticket.external_id, TicketUpdate(status=status))  # type: ignore[attr-defined]
-                detail["written"] = True
-            finally:
-                await connector.aclose()
-        except (ConnectorError, MSPclawError) as exc:
-            # the decision is still recorded; the note failure is visible to the technician
-            detail["write_error"] = getattr(exc, "message", str(exc))
-            log.warning("loop_write_back_failed", ticket=str(ticket.id), error=detail["write_error"])
+    writes: list[tuple[str, bool]] = [(note, True)]
+    if run.status == "succeeded":
+        settings = await feedback.get_settings(session, connection_id=ticket.connection_id)
+        if settings.public_reply:
+            url = None
+            if settings.feedback_link and public_url:
+                url = feedback.link_url(public_url, feedback.sign_link(keyring, tenant_id=tenant_id, run_id=run.id))
+            writes.append((public_reply(run, url), False))
+            detail["public_reply"] = True
+            detail["feedback_link"] = url is not None
+    detail.update(await write_to_psa(session, keyring, ticket, notes=writes, status=status))
     action = await _remember(
         session,
         LoopAction(
@@ -432,3 +477,120 @@ async def _notify_escalation(
         ticket_id=ticket.id,
         run_id=run_id,
     )
+
+
+async def record_feedback(
+    session: AsyncSession,
+    keyring: Keyring,
+    *,
+    run_id: uuid.UUID,
+    answer: FeedbackAnswer,
+    source: FeedbackSource,
+    actor: Actor,
+    comment: str | None = None,
+) -> tuple[RunFeedback, bool]:
+    """Store the end user's answer for a finished run, once per source; returns it and whether it is new.
+
+    The same answer again changes nothing; a different one is a Conflict (the first answer stands).
+    "no" reopens the PSA ticket with an internal note and tells the routed technician; "partial"
+    leaves a note for the technician.
+    """
+    run = await session.get(Run, run_id)
+    if run is None:
+        raise NotFound(f"run {run_id} not found", detail={"id": str(run_id)})
+    if run.status not in ("succeeded", "failed", "rolled_back", "cancelled"):
+        raise Conflict(f"run {run_id} has not finished yet ({run.status})", detail={"status": run.status})
+    existing = await session.scalar(
+        select(RunFeedback).where(RunFeedback.run_id == run.id, RunFeedback.source == source)
+    )
+    if existing is not None:
+        if existing.answer == answer:
+            return existing, False
+        raise Conflict(
+            f"the answer from this {source} was already recorded as {existing.answer!r}",
+            detail={"answer": existing.answer, "source": source},
+        )
+    ticket = await _ticket_of(session, run)
+    row = RunFeedback(
+        run_id=run.id,
+        ticket_id=ticket.id if ticket else None,
+        client_id=run.client_id,
+        playbook_id=run.playbook_id,
+        answer=answer,
+        source=source,
+        comment=comment,
+    )
+    session.add(row)
+    await session.flush()
+    await record(
+        session,
+        actor=actor,
+        action="loop.feedback_recorded",
+        target_type="run",
+        target_id=run.id,
+        detail={"answer": answer, "source": source, "ticket_id": str(ticket.id) if ticket else None},
+    )
+    await _remember(
+        session,
+        LoopAction(
+            key=f"feedback:{run.id}:{source}",
+            ticket_id=ticket.id if ticket else None,
+            run_id=run.id,
+            kind="feedback",
+            playbook_id=run.playbook_id,
+            detail={"answer": answer, "source": source},
+            reason=f"the user answered {answer!r} ({source})",
+        ),
+    )
+    if ticket is None or answer == "yes":
+        return row, True
+    said = f' They said: "{comment[:1000]}"' if comment else ""
+    if answer == "partial":
+        note = f"The user says MSPclaw's fix (run {run.id}, {run.playbook_id}) only partly solved the problem.{said}"
+        await write_to_psa(session, keyring, ticket, notes=[(note, True)], status=None)
+        return row, True
+    note = (
+        f"The user says the problem is NOT fixed after MSPclaw's run {run.id} ({run.playbook_id}); "
+        f"the ticket is reopened for a technician.{said}"
+    )
+    written = await write_to_psa(session, keyring, ticket, notes=[(note, True)], status="open")
+    triage = await session.scalar(
+        select(TriageRecord)
+        .where(TriageRecord.ticket_id == ticket.id)
+        .order_by(TriageRecord.created_at.desc())
+        .limit(1)
+    )
+    routed, _ = await _route(session, ticket, triage)
+    await _remember(
+        session,
+        LoopAction(
+            key=f"reopened:{run.id}:{source}",
+            ticket_id=ticket.id,
+            run_id=run.id,
+            kind="reopened",
+            playbook_id=run.playbook_id,
+            detail={**written, "routed_to": routed},
+            reason="the user says it is not fixed: ticket reopened and escalated",
+        ),
+    )
+    await _notify_escalation(
+        session,
+        keyring,
+        event="feedback_no",
+        ticket=ticket,
+        client=await session.get(Client, run.client_id),
+        playbook=run.playbook_id,
+        why="the user says the problem is not fixed" + (f": {comment[:300]}" if comment else ""),
+        routed_to=routed,
+        run_id=run.id,
+    )
+    return row, True
+
+
+async def _ticket_of(session: AsyncSession, run: Run) -> Ticket | None:
+    if not run.ticket_ref:
+        return None
+    try:
+        return await session.get(Ticket, uuid.UUID(run.ticket_ref))
+    except ValueError:
+        return None  # a run started for a ticket outside the mirror (free text reference)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 
 from mspclaw import jobs
+from mspclaw.config import get_settings
 from mspclaw.database.session import tenant_session
 from mspclaw.loop import flows
 
@@ -33,6 +34,9 @@ async def after_run_task(tenant_id: str, run_id: str) -> str | None:
 
     sync = sync_runtime.current()  # the database and vault keyring the connections were saved with
     keyring = sync.keyring()
+    public_url = get_settings().base_url  # where end users open feedback links (MSPCLAW_PUBLIC_URL)
     async with tenant_session(sync.db.sessions, uuid.UUID(tenant_id)) as session, session.begin():
-        action = await flows.after_run(session, keyring, tenant_id=uuid.UUID(tenant_id), run_id=uuid.UUID(run_id))
+        action = await flows.after_run(
+            session, keyring, tenant_id=uuid.UUID(tenant_id), run_id=uuid.UUID(run_id), public_url=public_url
+        )
     return action.kind if action else None
