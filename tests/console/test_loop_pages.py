@@ -64,8 +64,7 @@ async def _ticket_waiting_for_approval(
         await polling.poll_connection(rt, connection.id, **CONNECTOR_OPTIONS)
         await run_jobs(rt)
     tickets = (await http.get("/api/v1/tickets", headers=h)).json()
-    items = tickets["items"] if isinstance(tickets, dict) else tickets
-    ticket = next(t for t in items if t["external_id"] == external)
+    ticket = next(t for t in tickets if t["external_id"] == external)
     return ticket["id"], external, str(connection.id)
 
 
@@ -184,3 +183,46 @@ async def test_rejecting_from_the_page_escalates_with_a_note_in_the_psa(
     page = await http.get(f"/tickets/{ticket_id}")
     assert "escalated" in page.text and "Note written to the PSA" in page.text
     assert "could not finish this automatically" in page.text and "user is presenting" in page.text
+
+
+async def test_a_suggested_playbook_is_started_from_the_ticket_page(
+    rt: SyncRuntime,
+    http: httpx.AsyncClient,
+    tenant_a: TenantFixture,
+    psa: tuple[ConnectWiseSimulator, str],
+) -> None:
+    sim, url = psa
+    h = tenant_a.headers
+    client = (await http.post("/api/v1/clients", headers=h, json={"name": "Contoso", "policy": GATED_POLICY})).json()
+    await http.post(
+        "/api/v1/devices", headers=h, json={"client_id": client["id"], "hostname": "PC-0001", "os": "linux"}
+    )
+    connection = await add_connection(rt, tenant_a.id, "connectwise", sim_settings(sim, url, "connectwise"))
+    company = str(min(sim.companies))
+    await http.post(
+        f"/api/v1/connections/{connection.id}/client-links",
+        headers=h,
+        json={"vendor_external_id": company, "client_id": client["id"]},
+    )
+    sim.admin_create_ticket(TicketChange(subject="Computer very slow and freezing since the update", company=company))
+    await polling.poll_connection(rt, connection.id, **CONNECTOR_OPTIONS)
+    await run_jobs(rt)  # triaged and decided: a suggestion starts nothing
+    csrf = await console_login(http, tenant_a.owner_email, tenant_a.owner_password)
+    [ticket] = (await http.get("/api/v1/tickets", headers=h)).json()
+    page = await http.get(f"/tickets/{ticket['id']}")
+    assert "suggested slow-computer: the playbook is suggest-only" in page.text
+    action = page.text.split("/suggestions/")[1].split("/start")[0]
+
+    forged = await http.post(f"/tickets/{ticket['id']}/suggestions/{action}/start", data={"csrf": "nope"})
+    assert forged.status_code == 403
+    assert (await http.get("/api/v1/runs", headers=h)).json()["total"] == 0
+
+    started = await http.post(f"/tickets/{ticket['id']}/suggestions/{action}/start", data={"csrf": csrf})
+    assert started.status_code == 303
+    assert started.headers["location"] == f"/tickets/{ticket['id']}?started=slow-computer"
+    [run] = (await http.get("/api/v1/runs", headers=h)).json()["items"]
+    assert run["playbook_id"] == "slow-computer" and run["requested_by_name"] == tenant_a.owner_email
+    after = await http.get(started.headers["location"])
+    assert "Started slow-computer" in after.text and "/suggestions/" not in after.text  # started once
+    twice = await http.post(f"/tickets/{ticket['id']}/suggestions/{action}/start", data={"csrf": csrf})
+    assert twice.status_code == 409 and "already started" in twice.text

@@ -20,6 +20,7 @@ from mspclaw.console.session import SignedIn, signed_in
 from mspclaw.console.templating import templates
 from mspclaw.database.session import tenant_session
 from mspclaw.errors import MSPclawError
+from mspclaw.loop import flows as loop_flows
 from mspclaw.runs import flows
 from mspclaw.runs.models import TERMINAL
 from mspclaw.tenancy.models import Tenant
@@ -62,11 +63,15 @@ async def tickets_page(request: Request) -> Response:
     return _page(request, me, tenant, "tickets.html", rows=rows, waiting=waiting)
 
 
-@router.get("/tickets/{ticket_id}", response_model=None)
-async def ticket_page(request: Request, ticket_id: str, decided: str = "") -> Response:
-    me = await signed_in(request)
-    if me is None:
-        return RedirectResponse("/login", status_code=303)
+async def _ticket(
+    request: Request,
+    me: SignedIn,
+    ticket_id: str,
+    *,
+    flash: str | None = None,
+    error: str | None = None,
+    status: int = 200,
+) -> HTMLResponse:
     async with tenant_session(get_db(request).sessions, me.technician.tenant_id) as session:
         tenant = await session.get(Tenant, me.technician.tenant_id)
         try:
@@ -74,16 +79,55 @@ async def ticket_page(request: Request, ticket_id: str, decided: str = "") -> Re
         except (ValueError, MSPclawError):
             return _not_found(request, me, tenant, f"ticket {ticket_id}")
     busy = any(r.status not in TERMINAL for r in page.runs) or not page.actions
+    accepted = {a.key.removeprefix("accept:") for a in page.actions if a.key.startswith("accept:")}
     return _page(
         request,
         me,
         tenant,
         "ticket.html",
+        status=status,
         page=page,
-        refresh=busy and not page.pending,
-        flash=DECIDED.get(decided),
+        refresh=busy and not page.pending and not error,
+        flash=flash,
+        error=error,
         here=f"/tickets/{page.ticket.id}",
+        accepted=accepted,
+        can_start="runs.start" in me.principal.permissions,
     )
+
+
+@router.get("/tickets/{ticket_id}", response_model=None)
+async def ticket_page(request: Request, ticket_id: str, decided: str = "", started: str = "") -> Response:
+    me = await signed_in(request)
+    if me is None:
+        return RedirectResponse("/login", status_code=303)
+    flash = DECIDED.get(decided) or (f"Started {started}: its steps appear below as they run." if started else None)
+    return await _ticket(request, me, ticket_id, flash=flash)
+
+
+@router.post("/tickets/{ticket_id}/suggestions/{action_id}/start", response_model=None)
+async def start_suggestion(request: Request, ticket_id: str, action_id: str, csrf: str = Form("")) -> Response:
+    """Start the playbook the loop suggested (``loop.flows.accept_suggestion``, as the API does)."""
+    me = await signed_in(request)
+    if me is None:
+        return RedirectResponse("/login", status_code=303)
+    if not secrets.compare_digest(me.csrf, csrf):
+        return await _ticket(
+            request, me, ticket_id, error="This form expired; reload the page and try again.", status=403
+        )
+    try:
+        parsed = uuid.UUID(action_id)
+    except ValueError:
+        return await _ticket(request, me, ticket_id, error=f"suggestion {action_id} not found", status=404)
+    async with tenant_session(get_db(request).sessions, me.technician.tenant_id) as session:
+        try:
+            action = await loop_flows.accept_suggestion(session, principal=me.principal, action_id=parsed)
+            playbook = action.playbook_id or "the playbook"
+            await session.commit()
+        except MSPclawError as exc:
+            await session.rollback()
+            return await _ticket(request, me, ticket_id, error=exc.message, status=exc.status_code)
+    return RedirectResponse(f"/tickets/{ticket_id}?started={playbook}", status_code=303)
 
 
 async def _approvals(
