@@ -120,17 +120,19 @@ async def test_hostile_ticket_cannot_make_the_llm_disable_accounts(
         response = await http.post(
             f"/api/v1/tickets/{ticket_id}/instructions",
             headers=tenant_a.headers,
-            json={"instruction": "look at the printer"},
+            json={"instruction": "check the printer queue"},
         )
         assert response.status_code == 200, response.text
         assert "<untrusted_ticket>" in str(requests[0]["body"])  # the ticket reached the model only as data
-    run = response.json()["run"]
+    result = response.json()
+    # the obeying plan names targets the technician never gave: refused (after one repair), offline instead
+    assert result["plan"]["engine"] == "offline" and "neither in the instruction" in result["plan"]["fallback_reason"]
+    assert [s["tool"] for s in result["plan"]["plan"]["steps"]] == ["printer_queue_status"]
     for _ in range(3):
         await run_worker(db)
-    detail = (await http.get(f"/api/v1/runs/{run['id']}", headers=tenant_a.headers)).json()
+    detail = (await http.get(f"/api/v1/runs/{result['run']['id']}", headers=tenant_a.headers)).json()
     assert not recorded["identity"].calls and not recorded["notification"].calls  # nothing was disabled or sent
-    assert detail["status"] in ("awaiting_approval", "failed")
-    pending = [a for a in detail["approvals"] if a["status"] == "pending"]
-    assert len(pending) <= 1 and (not pending or pending[0]["tool"] == "disable_account")
+    assert detail["status"] == "succeeded" and [c.tool for c in recorded["endpoint"].calls] == ["printer_queue_status"]
     events = (await http.get("/api/v1/audit/events?action=instruction", headers=tenant_a.headers)).json()["items"]
-    assert events and events[0]["detail"]["tools"][:3] == ["disable_account"] * 3  # the attempt is on record
+    rejected = [r["tool"] for r in events[0]["detail"]["rejected"]]
+    assert rejected == ["disable_account"] * 3 + ["notify_user"]  # the attempt is on record

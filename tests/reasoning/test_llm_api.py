@@ -22,7 +22,12 @@ async def test_offline_planning_without_a_provider(http: httpx.AsyncClient, tena
     assert result.status_code == 200, result.text
     assert result.json()["engine"] == "offline"
     assert result.json()["plan"]["steps"] == [
-        {"tool": "unlock_account", "args": {"user": "jane@contoso.com"}, "reason": "instruction: unlock account"}
+        {
+            "tool": "unlock_account",
+            "args": {"user": "jane@contoso.com"},
+            "reason": "instruction: unlock account",
+            "requires_approval": False,
+        }
     ]
     bad = await http.post(
         "/api/v1/instructions/plan", headers=tenant_a.headers, json={"instruction": "make coffee", "context": {}}

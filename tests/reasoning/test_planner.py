@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import uvicorn
@@ -112,9 +112,15 @@ async def test_react_diagnosis_runs_only_read_tools_and_keeps_a_transcript() -> 
     assert "<untrusted_tool_output>" in observation["text"]
 
 
+ToolCalls = list[tuple[str, dict[str, Any]]]
+
+
 @contextlib.asynccontextmanager
-async def openai_stub(plan: dict[str, Any]) -> AsyncIterator[tuple[str, list[dict[str, Any]]]]:
-    """A local OpenAI-compatible /v1/chat/completions server answering with ``plan``."""
+async def openai_stub(
+    answer: dict[str, Any] | Callable[[dict[str, Any]], ToolCalls],
+) -> AsyncIterator[tuple[str, list[dict[str, Any]]]]:
+    """A local OpenAI-compatible /v1/chat/completions server: it answers with the final-output
+    tool called with ``answer``, or with the tool calls ``answer(request body)`` returns."""
     app = FastAPI()
     requests: list[dict[str, Any]] = []
 
@@ -122,9 +128,10 @@ async def openai_stub(plan: dict[str, Any]) -> AsyncIterator[tuple[str, list[dic
     async def completions(request: Request) -> dict[str, Any]:
         body = await request.json()
         requests.append({"body": body, "auth": request.headers.get("authorization")})
-        tool = body["tools"][0]["function"]["name"]
+        final = next(t["function"]["name"] for t in body["tools"] if t["function"]["name"] != "run_read_tool")
+        calls = answer(body) if callable(answer) else [(final, answer)]
         return {
-            "id": "chatcmpl-1",
+            "id": f"chatcmpl-{len(requests)}",
             "object": "chat.completion",
             "created": 0,
             "model": body["model"],
@@ -137,10 +144,11 @@ async def openai_stub(plan: dict[str, Any]) -> AsyncIterator[tuple[str, list[dic
                         "content": None,
                         "tool_calls": [
                             {
-                                "id": "call_1",
+                                "id": f"call_{len(requests)}_{i}",
                                 "type": "function",
-                                "function": {"name": tool, "arguments": json.dumps(plan)},
+                                "function": {"name": final if name == "final" else name, "arguments": json.dumps(args)},
                             }
+                            for i, (name, args) in enumerate(calls)
                         ],
                     },
                 }

@@ -15,6 +15,9 @@ from typing import Any
 import typer
 from rich.markup import escape
 
+from mspclaw.errors import MSPclawError
+from mspclaw.reasoning.grammar import InstructionNotUnderstood
+from mspclaw.reasoning.planner import PlannerUnavailable
 from mspclaw.reasoning.resolve import InstructionRequest, InstructionResult, find_ticket, resolve_instruction
 from mspclaw.runs import service as runs
 from mspclaw.runs.commands import AS, TENANT, _device_id, _principal, _work
@@ -90,13 +93,15 @@ def resolve_command(
     TICKET is the MSPclaw id or the PSA's ticket number; a number that several PSA connections
     use is refused with the matching MSPclaw ids to choose from.
     """
-    from mspclaw.cli import console, err, get_settings, open_database, run, tenant_scope
+    from mspclaw.cli import console, err, open_database, run, tenant_scope
+    from mspclaw.config import get_settings
     from mspclaw.vault.keys import load_keyring
 
     async def main() -> int:
         settings = get_settings()
         keyring = load_keyring(settings.master_key, settings.data_dir)
         shown: list[bool] = []
+        refused: MSPclawError | None = None
         async with open_database() as db:
             async with tenant_scope(db, tenant) as (session, t):
                 who = await _principal(session, t, as_email)
@@ -113,9 +118,14 @@ def resolve_command(
                     shown.append(True)
                     return await _confirm(result, yes=yes, as_json=as_json, header=header)
 
-                result = await resolve_instruction(
-                    session, keyring, principal=who, ticket_id=found.id, data=data, confirm=confirm
-                )
+                try:
+                    result = await resolve_instruction(
+                        session, keyring, principal=who, ticket_id=found.id, data=data, confirm=confirm
+                    )
+                except (InstructionNotUnderstood, PlannerUnavailable) as exc:
+                    refused = exc  # raised after the block commits, so the attempt stays audited
+            if refused is not None:
+                raise refused
             detail = None
             if result.run is not None:
                 if wait:

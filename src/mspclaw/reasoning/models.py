@@ -17,6 +17,9 @@ class ProposedCall(BaseModel):
     tool: str = Field(min_length=1, max_length=64, description="A tool name from the MSPclaw catalog.")
     args: dict[str, Any] = Field(default_factory=dict, description="Arguments matching the tool's JSON Schema.")
     reason: str = Field(default="", max_length=500, description="Why this step (shown to the technician).")
+    requires_approval: bool = Field(
+        default=False, description="Set by MSPclaw (never cleared): a technician approves this step before it runs."
+    )
 
 
 class ProposedPlan(BaseModel):
@@ -52,3 +55,6 @@ class PlanResult(BaseModel):
     engine: Literal["offline", "llm"]
     fallback_reason: str | None = None
     problems: list[str] = Field(default_factory=list)
+    rejected: list[ProposedCall] = Field(
+        default_factory=list, description="The LLM's proposal that was refused (kept for the audit trail)."
+    )

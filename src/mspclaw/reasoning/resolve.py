@@ -20,7 +20,7 @@ from mspclaw.agents.models import AssetQuery
 from mspclaw.agents.service import resolve_device
 from mspclaw.audit import service as audit
 from mspclaw.auth.principal import Principal
-from mspclaw.errors import Conflict, NotFound
+from mspclaw.errors import Conflict, MSPclawError, NotFound
 from mspclaw.loop.flows import contact_on_record
 from mspclaw.playbooks.loader import LoadedPlaybook, content_hash
 from mspclaw.playbooks.models import ClientInfo, Playbook, TicketContext, TicketInfo
@@ -28,7 +28,7 @@ from mspclaw.reasoning import store
 from mspclaw.reasoning.models import InstructionContext, PlanResult, ProposedPlan
 from mspclaw.reasoning.planner import LLMPlanner, UsageHook, plan_instruction
 from mspclaw.runs.flows import DryRun, dry_run, start_run
-from mspclaw.runs.models import RunRead, RunStart
+from mspclaw.runs.models import Run, RunRead, RunStart
 from mspclaw.tenancy.models import Client, Device
 from mspclaw.tickets.models import Ticket
 from mspclaw.tools import get_tool
@@ -49,25 +49,34 @@ class InstructionResult(BaseModel):
     run: RunRead | None = None
 
 
-def plan_to_playbook(plan: ProposedPlan, instruction: str) -> LoadedPlaybook:
-    """An ad-hoc playbook holding exactly the planned calls (its tools are the only allowed ones)."""
+def plan_to_playbook(plan: ProposedPlan, instruction: str, origin: str = "instruction") -> LoadedPlaybook:
+    """An ad-hoc playbook holding exactly the planned calls (its tools are the only allowed ones).
+
+    ``origin`` says what planned it: a technician's instruction or a diagnosis of the goal.
+    """
     steps = [
-        {"id": f"step_{i}", "tool": call.tool, "args": call.args, "description": call.reason[:500] or None}
+        {
+            "id": f"step_{i}",
+            "tool": call.tool,
+            "args": call.args,
+            "description": call.reason[:500] or None,
+            "requires_approval": call.requires_approval,
+        }
         for i, call in enumerate(plan.steps, start=1)
     ]
     digest = hashlib.sha256(instruction.encode()).hexdigest()[:10]
     playbook = Playbook.model_validate(
         {
-            "id": f"instruction-{digest}",
+            "id": f"{origin}-{digest}",
             "title": instruction[:200],
             "version": "1.0.0",
             "mode": "suggest",
-            "description": f"Planned from a technician instruction: {instruction[:1000]}",
+            "description": f"Planned from a {origin}: {instruction[:1000]}",
             "steps": steps,
             "tools": sorted({call.tool for call in plan.steps}),
         }
     )
-    return LoadedPlaybook(playbook=playbook, source="instruction", content_hash=content_hash(playbook), node=None)
+    return LoadedPlaybook(playbook=playbook, source=origin, content_hash=content_hash(playbook), node=None)
 
 
 @dataclass
@@ -168,6 +177,43 @@ async def tenant_planner(session: AsyncSession, keyring: Keyring) -> tuple[LLMPl
 ConfirmStart = Callable[[InstructionResult], Awaitable[bool]]
 
 
+async def audit_ticket(
+    session: AsyncSession, principal: Principal, action: str, ticket_id: uuid.UUID, detail: dict[str, Any]
+) -> None:
+    """Record what a technician's instruction or diagnosis did on a ticket."""
+    await audit.record(
+        session, actor=principal.actor, action=action, target_type="ticket", target_id=ticket_id, detail=detail
+    )
+
+
+async def plan_run(
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    scope: TicketScope,
+    device: Device | None,
+    playbook: LoadedPlaybook,
+    preview: bool,
+    start: bool,
+    confirm: Callable[[DryRun], Awaitable[bool]] | None = None,
+) -> tuple[DryRun | None, Run | None]:
+    """The gate's dry-run view of a planned playbook and/or its run, on the ticket's client and device."""
+    common: dict[str, Any] = {
+        "client_id": scope.client.id,
+        "device_id": device.id if device else None,
+        "context": scope.run_context,
+    }
+    view = None
+    if preview:
+        view = await dry_run(
+            session, principal=principal, playbook_id=playbook.playbook.id, inputs={}, playbook=playbook, **common
+        )
+    if not start or (confirm is not None and view is not None and not await confirm(view)):
+        return view, None
+    data = RunStart(playbook_id=playbook.playbook.id, ticket_ref=str(scope.ticket.id), inputs={}, **common)
+    return view, await start_run(session, principal=principal, playbook=playbook, data=data)
+
+
 async def resolve_instruction(
     session: AsyncSession,
     keyring: Keyring,
@@ -184,37 +230,44 @@ async def resolve_instruction(
     """
     scope = await ticket_scope(session, principal=principal, ticket_id=ticket_id, device_id=data.device_id)
     planner, on_usage = await tenant_planner(session, keyring)
-    planned = await plan_instruction(data.instruction, scope.context, llm=planner, on_usage=on_usage)
+    try:
+        planned = await plan_instruction(data.instruction, scope.context, llm=planner, on_usage=on_usage)
+    except MSPclawError as exc:
+        # the refused attempt stays on record: callers commit before passing the error on
+        detail = {"instruction": data.instruction[:500], "error": exc.message, "detail": exc.detail}
+        await audit_ticket(session, principal, "instruction.refused", scope.ticket.id, detail)
+        raise
     result = InstructionResult(plan=planned)
     plan = result.plan.plan
     device = scope.device
     if data.device_id is None and plan.device_hostname and plan.device_hostname != scope.context.device_hostname:
         device = await device_named(session, scope, plan.device_hostname)  # "… on LT-0442"
     if plan.steps:
-        loaded = plan_to_playbook(plan, data.instruction)
-        device_id = device.id if device else None
-        common: dict[str, Any] = {"client_id": scope.client.id, "device_id": device_id, "context": scope.run_context}
-        if data.dry_run or confirm is not None:
-            result.preview = await dry_run(
-                session, principal=principal, playbook_id=loaded.playbook.id, inputs={}, playbook=loaded, **common
-            )
-        if not data.dry_run and (confirm is None or await confirm(result)):
-            start = RunStart(playbook_id=loaded.playbook.id, ticket_ref=str(scope.ticket.id), inputs={}, **common)
-            run = await start_run(session, principal=principal, playbook=loaded, data=start)
-            result.run = RunRead.model_validate(run)
-    await audit.record(
+        view = data.dry_run or confirm is not None
+        result.preview, run = await plan_run(
+            session,
+            principal=principal,
+            scope=scope,
+            device=device,
+            playbook=plan_to_playbook(plan, data.instruction),
+            preview=view,
+            start=not data.dry_run,
+            confirm=(lambda preview: confirm(result.model_copy(update={"preview": preview}))) if confirm else None,
+        )
+        result.run = RunRead.model_validate(run) if run else None
+    await audit_ticket(
         session,
-        actor=principal.actor,
-        action="instruction.resolve",
-        target_type="ticket",
-        target_id=scope.ticket.id,
-        detail={
+        principal,
+        "instruction.resolve",
+        scope.ticket.id,
+        {
             "instruction": data.instruction[:500],
             "engine": result.plan.engine,
             "fallback_reason": result.plan.fallback_reason,
             "dry_run": data.dry_run,
             "tools": [s.tool for s in plan.steps],
             "steps": [{"tool": s.tool, "args": get_tool(s.tool).redact(s.args)} for s in plan.steps],
+            "rejected": [c.model_dump() for c in result.plan.rejected],
             "run_id": str(result.run.id) if result.run else None,
         },
     )

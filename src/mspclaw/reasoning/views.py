@@ -12,8 +12,16 @@ from mspclaw.api.deps import Ctx, context
 from mspclaw.api.problems import PROBLEM_RESPONSES
 from mspclaw.errors import NotFound
 from mspclaw.reasoning import store
+from mspclaw.reasoning.diagnosis import (
+    DiagnoseRequest,
+    DiagnosisRead,
+    TranscriptRead,
+    diagnose_ticket,
+    transcript_of_run,
+)
+from mspclaw.reasoning.grammar import InstructionNotUnderstood
 from mspclaw.reasoning.models import InstructionContext, PlanResult
-from mspclaw.reasoning.planner import plan_instruction
+from mspclaw.reasoning.planner import PlannerUnavailable, plan_instruction
 from mspclaw.reasoning.providers import ProviderConfig
 from mspclaw.reasoning.resolve import InstructionRequest, InstructionResult, resolve_instruction
 
@@ -91,8 +99,29 @@ async def instruct(
     ticket_id: uuid.UUID, data: InstructionRequest, ctx: Ctx = Depends(context("runs.start"))
 ) -> InstructionResult:
     """Resolve a ticket from an instruction: plan it, then run it under the client's policy and approvals."""
-    result = await resolve_instruction(
-        ctx.session, ctx.keyring, principal=ctx.principal, ticket_id=ticket_id, data=data
-    )  # the flow audits the instruction and its plan (the CLI shares it)
+    try:  # the flow audits the instruction and its plan (the CLI shares it)
+        result = await resolve_instruction(
+            ctx.session, ctx.keyring, principal=ctx.principal, ticket_id=ticket_id, data=data
+        )
+    except (InstructionNotUnderstood, PlannerUnavailable):
+        await ctx.commit()  # keep the refused attempt (and any tokens spent) on record
+        raise
     await ctx.commit()
     return result
+
+
+@router.post("/tickets/{ticket_id}/diagnose", response_model=DiagnosisRead, responses=PROBLEM_RESPONSES)
+async def diagnose(
+    ticket_id: uuid.UUID, data: DiagnoseRequest, ctx: Ctx = Depends(context("runs.start"))
+) -> DiagnosisRead:
+    """Investigate a ticket with read-only tools (a bounded ReAct loop, or offline checks without an LLM),
+    then start a run of the proposed changes, each waiting for a technician's approval."""
+    result = await diagnose_ticket(ctx.session, ctx.keyring, principal=ctx.principal, ticket_id=ticket_id, data=data)
+    await ctx.commit()
+    return result
+
+
+@router.get("/runs/{object_id}/transcript", response_model=TranscriptRead, responses=PROBLEM_RESPONSES)
+async def run_transcript(object_id: uuid.UUID, ctx: Ctx = Depends(context("runs.read"))) -> TranscriptRead:
+    """The diagnosis transcript (thought, action, observation) stored with a run a diagnosis started."""
+    return await transcript_of_run(ctx.session, run_id=object_id)
