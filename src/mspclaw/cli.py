@@ -689,6 +689,7 @@ def vault_rotate() -> None:
 def _register_domains() -> None:
     from mspclaw.agents.commands import agent_app
     from mspclaw.connectors.commands import connectors_command, simulate_command
+    from mspclaw.loop.commands import stats_command
     from mspclaw.playbooks.commands import playbook_app
     from mspclaw.reasoning.commands import resolve_command
     from mspclaw.runs.commands import runs_app
@@ -709,6 +710,7 @@ def _register_domains() -> None:
     app.add_typer(runs_app, name="run")
     app.command("resolve")(resolve_command)
     app.add_typer(connection_app, name="connection")
+    app.command("stats")(stats_command)
 
 
 _register_domains()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import uuid
+from datetime import UTC, datetime
 from typing import get_args
 
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -20,7 +21,7 @@ from mspclaw.api.problems import PROBLEM_RESPONSES
 from mspclaw.audit.service import Actor
 from mspclaw.database.session import tenant_session
 from mspclaw.errors import Conflict, NotFound
-from mspclaw.loop import feedback, flows, notify
+from mspclaw.loop import feedback, flows, notify, stats
 from mspclaw.loop.models import (
     ConnectionLoopSettings,
     FeedbackAnswer,
@@ -58,6 +59,19 @@ async def start_suggestion(action_id: uuid.UUID, ctx: Ctx = Depends(context("run
     read = LoopActionRead.model_validate(action)
     await ctx.commit()
     return read
+
+
+@router.get("/stats", response_model=stats.Stats, responses=PROBLEM_RESPONSES)
+async def get_stats(
+    ctx: Ctx = Depends(context("runs.read")),
+    since: datetime | None = Query(
+        None, description="Only runs created at or after this time (ISO 8601; UTC if no zone)."
+    ),
+) -> stats.Stats:
+    """Success rates per playbook and per client: outcomes, auto vs approved, feedback, median time to resolution."""
+    if since is not None and since.tzinfo is None:
+        since = since.replace(tzinfo=UTC)
+    return await stats.compute(ctx.session, since=since)
 
 
 # ---------------------------------------------------------------- notification targets
