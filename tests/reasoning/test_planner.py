@@ -191,3 +191,20 @@ async def test_openai_compatible_endpoint_end_to_end_with_usage_accounting() -> 
     assert requests[0]["auth"] == "Bearer sk-test-key"
     assert "<untrusted_ticket>" in json.dumps(requests[0]["body"]["messages"])
     assert spent and spent[0] > 0
+
+
+async def test_react_loop_is_bounded_and_keeps_what_it_saw() -> None:
+    ran: list[str] = []
+
+    def keeps_looking(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
+        return ModelResponse(parts=[ToolCallPart("run_read_tool", {"tool": "disk_usage", "args": {}})])
+
+    async def runner(tool: str, args: dict[str, Any]) -> dict[str, Any]:
+        ran.append(tool)
+        return {"percent_used": 50}
+
+    result = await diagnose("loop forever", CTX, model=FunctionModel(keeps_looking), run_read_tool=runner, max_steps=3)
+    assert ran == ["disk_usage"] * 3 and result.read_calls == 3  # never more tool runs than the bound
+    assert "limit of 3 steps" in result.diagnosis.findings
+    assert all("step budget (3) is spent" in r.reason for r in result.refused)
+    assert [e["kind"] for e in result.transcript].count("observation") >= 3  # the transcript survives the stop

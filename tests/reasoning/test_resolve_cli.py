@@ -4,7 +4,10 @@ the audit trail, and errors a tired technician can act on."""
 
 from __future__ import annotations
 
+import asyncio
+import os
 import re
+import sys
 from pathlib import Path
 
 import httpx
@@ -26,6 +29,33 @@ INSTRUCTION = "check disk space then clean up temp files"
 @pytest.fixture(autouse=True)
 def _master_key(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MSPCLAW_MASTER_KEY", TEST_MASTER_KEY)  # the child reads the same vault as the API
+
+
+async def run_cli_tty(args: list[str], database_url: str, data_dir: Path, answer: str) -> tuple[int, str]:
+    """Run ``mspclaw`` on a pseudo-terminal, answering its confirmation prompt with ``answer``."""
+    master, child_end = os.openpty()
+    env = {**os.environ, "MSPCLAW_DATABASE_URL": database_url, "MSPCLAW_DATA_DIR": str(data_dir)}
+    env.update({"COLUMNS": "200", "NO_COLOR": "1", "TERM": "dumb"})
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "mspclaw.cli", *args, env=env, stdin=child_end, stdout=child_end, stderr=child_end
+    )
+    os.close(child_end)
+    output = b""
+    answered = False
+    while True:
+        try:
+            chunk = await asyncio.to_thread(os.read, master, 4096)
+        except OSError:  # the child closed the terminal
+            break
+        if not chunk:
+            break
+        output += chunk
+        if not answered and b"Start this run?" in output:
+            os.write(master, answer.encode() + b"\n")
+            answered = True
+    os.close(master)
+    code = await proc.wait()
+    return code, re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", output.decode(errors="replace"))
 
 
 async def _number(http: httpx.AsyncClient, tenant: TenantFixture, ticket_id: str) -> str:
@@ -73,6 +103,25 @@ async def test_resolve_shows_the_plan_then_starts_it_as_the_technician(
     assert events[0]["detail"]["run_id"] == run_id.group(1) and events[1]["detail"]["run_id"] is None
 
 
+async def test_resolve_asks_before_starting_at_a_terminal(
+    rt: SyncRuntime,
+    http: httpx.AsyncClient,
+    tenant_a: TenantFixture,
+    psa: tuple[ConnectWiseSimulator, str],  # noqa: F811
+    db: Database,
+    settings: Settings,
+) -> None:
+    sim, url = psa
+    ticket_id = await _ticket(http, tenant_a, rt, sim, url, "Disk full", {"unattended_risks": ["read"]})
+    args = ["resolve", ticket_id, "check disk space", "--tenant", tenant_a.slug, "--as", tenant_a.owner_email]
+    code, out = await run_cli_tty(args, db.url, settings.data_dir, "n")
+    assert code == 0 and "1. disk_usage" in out and "Start this run?" in out and "Not started." in out, out
+    assert (await http.get("/api/v1/runs", headers=tenant_a.headers)).json()["total"] == 0
+    code, out = await run_cli_tty(args, db.url, settings.data_dir, "y")
+    assert code == 0 and re.search(r"Run [0-9a-f-]{36}: succeeded", out), out
+    assert "disk_usage: succeeded" in out
+
+
 async def test_resolve_json_output(
     rt: SyncRuntime,
     http: httpx.AsyncClient,
@@ -114,6 +163,8 @@ async def test_resolve_errors_a_technician_can_act_on(
     code, out = await run_cli(["resolve", number, "make me a coffee", *tenant], db.url, settings.data_dir)
     assert code == 1 and "I don't understand 'make me a coffee'" in out and "Traceback" not in out, out
     assert "try e.g." in out
+    refused = (await http.get("/api/v1/audit/events?action=instruction.refused", headers=tenant_a.headers)).json()
+    assert [e["detail"]["instruction"] for e in refused["items"]] == ["make me a coffee"]  # on record all the same
 
     # the same PSA ticket number through a second connection: refused, with the ids to choose from
     second = await add_connection(rt, tenant_a.id, "connectwise", sim_settings(sim, url, "connectwise"), name="CW 2")
