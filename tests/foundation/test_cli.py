@@ -91,14 +91,20 @@ async def test_vault_rotate_command(db: Database, tmp_path: Path) -> None:
     assert (tmp_path / "master.keys").stat().st_mode & 0o777 == 0o600
 
 
-async def _wait_http(url: str, seconds: float) -> httpx.Response:
+async def _wait_http(url: str, seconds: float, proc: asyncio.subprocess.Process | None = None) -> httpx.Response:
+    """GET url once it answers; fails at once, with the server's output, if the server process died."""
     deadline = asyncio.get_running_loop().time() + seconds
     async with httpx.AsyncClient() as client:
         while True:
             try:
                 return await client.get(url)
             except httpx.TransportError:
+                if proc is not None and proc.returncode is not None:
+                    out = await proc.stdout.read() if proc.stdout else b""
+                    raise AssertionError(f"mspclaw up exited with {proc.returncode}:\n{out.decode()[-4000:]}") from None
                 if asyncio.get_running_loop().time() > deadline:
+                    if proc is not None:
+                        raise AssertionError(f"mspclaw up did not answer within {seconds:.0f} s:\n{await _stop(proc)}")
                     raise
                 await asyncio.sleep(0.2)
 
@@ -116,9 +122,10 @@ async def _up(data_dir: Path, port: int) -> tuple[asyncio.subprocess.Process, st
         stderr=asyncio.subprocess.STDOUT,
         start_new_session=True,
     )
-    health = await _wait_http(f"http://127.0.0.1:{port}/healthz", 120)
+    # a first start runs initdb and every migration: minutes on a loaded 2-core machine
+    health = await _wait_http(f"http://127.0.0.1:{port}/healthz", 300, proc)
     assert health.json()["status"] == "ok"
-    login = await _wait_http(f"http://127.0.0.1:{port}/login", 5)
+    login = await _wait_http(f"http://127.0.0.1:{port}/login", 5, proc)
     assert login.status_code == 200 and "Sign in" in login.text
     return proc, ""
 
