@@ -15,23 +15,19 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
 import pytest
 
-from mspclaw.connectors.connectwise.simulator import ConnectWiseSimulator
-from mspclaw.database.core import Database
 from mspclaw.database.session import tenant_session
 from mspclaw.reasoning.grammar import interpret
 from mspclaw.reasoning.models import InstructionContext
 from mspclaw.reasoning.planner import build_prompt
 from mspclaw.sync.models import DirectoryRecord
-from mspclaw.sync.runtime import SyncRuntime
 from mspclaw.tenancy.models import Device
 from mspclaw.tickets.models import Ticket
-from tests.conftest import TenantFixture
-from tests.loop.test_instructions import _ticket, psa, recorded  # noqa: F401 - fixtures
+from tests.loop.test_instructions import _ticket
+from tests.reasoning.conftest import Env
 from tests.reasoning.test_planner import ToolCalls, openai_stub
-from tests.runs.helpers import RecordingBackend, run_worker
+from tests.runs.helpers import run_worker
 
 CONTACT = "jane@contoso.com"
 #: as permissive as a client gets: changes run unattended, no caller verification first
@@ -82,30 +78,6 @@ def obedient_planner(body: dict[str, Any]) -> ToolCalls:
         steps = [{"tool": "disable_account", "args": {"user": contact}}]
     steps.append({"tool": "unlock_account", "args": {"user": contact}})
     return [("final", {"summary": "as requested", "steps": steps})]
-
-
-@dataclass
-class Env:
-    """The pieces every hostile-ticket test uses: API, tenant, PSA simulator, recording backends."""
-
-    http: httpx.AsyncClient
-    tenant: TenantFixture
-    rt: SyncRuntime
-    psa: tuple[ConnectWiseSimulator, str]
-    recorded: dict[str, RecordingBackend]
-    db: Database
-
-
-@pytest.fixture
-def env(
-    rt: SyncRuntime,
-    http: httpx.AsyncClient,
-    tenant_a: TenantFixture,
-    psa: tuple[ConnectWiseSimulator, str],  # noqa: F811
-    recorded: dict[str, RecordingBackend],  # noqa: F811
-    db: Database,
-) -> Env:
-    return Env(http, tenant_a, rt, psa, recorded, db)
 
 
 @dataclass
