@@ -128,6 +128,10 @@ async def test_resolve_json_output(env: Env) -> None:
     assert body["plan"]["plan"]["steps"][0]["tool"] == "post_ticket_note"
     assert body["preview"]["gate"][0]["approval_reasons"] == ["policy does not allow change tools unattended"]
 
+    # the human view masks what a tool declares sensitive (the message of a text to the user)
+    code, out = await resolve(env, ticket_id, "text them saying your PIN is 4711", "--dry-run")
+    assert code == 0 and '1. notify_user {"channel": "sms", "message": "***redacted***"}' in out, out
+
 
 async def test_resolve_errors_a_technician_can_act_on(env: Env) -> None:
     ticket_id = await new_ticket(env, "Printer offline")

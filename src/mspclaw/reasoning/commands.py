@@ -87,11 +87,14 @@ def resolve_command(
     tenant: str = TENANT,
     as_json: bool = typer.Option(False, "--json", help="Print the plan, dry-run view and run as JSON."),
 ) -> None:
-    """Resolve TICKET from a plain-language INSTRUCTION: plan it, show it, then (with --yes or your
-    confirmation) start it. Steps the client's policy does not allow unattended wait for approval.
+    """Resolve TICKET from a plain-language INSTRUCTION: plan it, show it, then start it.
 
-    TICKET is the MSPclaw id or the PSA's ticket number; a number that several PSA connections
-    use is refused with the matching MSPclaw ids to choose from.
+    The plan lists each tool call with its arguments (secrets masked) and whether the client's
+    policy lets it run unattended or it waits for approval, and why. It starts with --yes, or
+    when you confirm at the prompt; without a terminal and without --yes nothing starts.
+
+    TICKET is the MSPclaw id or the PSA's ticket number. A number that several PSA connections
+    share is refused, listing the matching MSPclaw ids to choose from.
     """
     from mspclaw.cli import console, err, open_database, run, tenant_scope
     from mspclaw.config import get_settings

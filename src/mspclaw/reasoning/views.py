@@ -88,6 +88,7 @@ async def plan(data: PlanRequest, ctx: Ctx = Depends(context("runs.start"))) -> 
             "instruction": data.instruction[:500],
             "engine": result.engine,
             "tools": [s.tool for s in result.plan.steps],
+            "rejected": [c.model_dump() for c in result.rejected],
         },
     )
     await ctx.commit()
