@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 import structlog
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from mspclaw.agents.models import AssetQuery
 from mspclaw.agents.service import resolve_device
@@ -23,8 +24,10 @@ from mspclaw.auth.models import Technician
 from mspclaw.auth.principal import Principal
 from mspclaw.connectors.errors import ConnectorError
 from mspclaw.connectors.models import TicketStatus, TicketUpdate
+from mspclaw.database.base import utcnow
+from mspclaw.database.session import tenant_session
 from mspclaw.errors import Conflict, MSPclawError, NotFound
-from mspclaw.loop import feedback, notify
+from mspclaw.loop import feedback, notify, sla
 from mspclaw.loop.models import FeedbackAnswer, FeedbackSource, LoopAction, RunFeedback
 from mspclaw.loop.notes import (
     escalation_message,
@@ -38,7 +41,7 @@ from mspclaw.playbooks.loader import builtin_playbooks
 from mspclaw.playbooks.matcher import match_playbooks
 from mspclaw.playbooks.models import ClientInfo, ContactInfo, DeviceInfo, TicketContext, TicketInfo
 from mspclaw.runs.flows import start_run
-from mspclaw.runs.models import Approval, Run, RunStart, RunStep
+from mspclaw.runs.models import TERMINAL, Approval, Run, RunStart, RunStep
 from mspclaw.sync import service as connections
 from mspclaw.sync.models import DirectoryRecord
 from mspclaw.tenancy.models import Client, Device
@@ -55,6 +58,11 @@ AUTOMATION_PERMISSIONS = frozenset(
     {"runs.start", "tools.run.read", "tools.run.change", "identity.read", "identity.write", "notify.send"}
 )
 MIN_INTENT_CONFIDENCE = 0.5
+HEADLINES = {
+    "sla_warning": "MSPclaw SLA warning",
+    "feedback_no": "MSPclaw: the user says it is not fixed",
+    "unmatched": "MSPclaw: nothing safe to automate",
+}
 UNSURE = "unsure"
 
 
@@ -254,7 +262,11 @@ async def after_triage(
         )
     await savepoint.commit()
     action.run_id = run.id
-    return await _remember(session, action)
+    started = await _remember(session, action)
+    if started is not None and keyring is not None:
+        # a ticket that is already late when its run starts is flagged now, not at the next sweep
+        await check_sla(session, keyring, now=utcnow(), ticket_id=ticket.id)
+    return started
 
 
 async def accept_suggestion(session: AsyncSession, *, principal: Principal, action_id: uuid.UUID) -> LoopAction:
@@ -467,6 +479,7 @@ async def _notify_escalation(
         why=why,
         routed_to=routed_to,
         run_id=str(run_id) if run_id else None,
+        headline=HEADLINES.get(event, "MSPclaw escalation"),
     )
     await notify.notify(
         session,
@@ -594,3 +607,100 @@ async def _ticket_of(session: AsyncSession, run: Run) -> Ticket | None:
         return await session.get(Ticket, uuid.UUID(run.ticket_ref))
     except ValueError:
         return None  # a run started for a ticket outside the mirror (free text reference)
+
+
+async def check_sla(
+    session: AsyncSession, keyring: Keyring | None, *, now: datetime, ticket_id: uuid.UUID | None = None
+) -> list[LoopAction]:
+    """Warn, once per ticket, when an automatic run is still open at 80 % of the SLA response window.
+
+    The warning is a loop action (``sla_warning``, audited) and an "sla_warning" notification to the
+    tenant's channels and the routed technician. ``now`` is passed in so the clock is the caller's.
+    """
+    query = (
+        select(LoopAction, Run)
+        .join(Run, Run.id == LoopAction.run_id)
+        .where(LoopAction.kind == "started", Run.status.not_in(tuple(TERMINAL)))
+    )
+    if ticket_id is not None:
+        query = query.where(LoopAction.ticket_id == ticket_id)
+    warned = set((await session.scalars(select(LoopAction.ticket_id).where(LoopAction.kind == "sla_warning"))).all())
+    actions: list[LoopAction] = []
+    for started, run in (await session.execute(query)).tuples().all():
+        if started.ticket_id is None or started.ticket_id in warned:
+            continue
+        ticket = await session.get(Ticket, started.ticket_id)
+        client = await session.get(Client, run.client_id)
+        if ticket is None or client is None:
+            continue
+        triage = await session.scalar(
+            select(TriageRecord)
+            .where(TriageRecord.ticket_id == ticket.id)
+            .order_by(TriageRecord.created_at.desc())
+            .limit(1)
+        )
+        priority = (triage.priority if triage else None) or ticket.priority
+        policy = ClientPolicy.model_validate(client.policy or {})
+        opened = ticket.vendor_created_at or ticket.created_at
+        target = sla.response_target(policy, priority)
+        if now < sla.warn_at(opened, target):
+            continue
+        deadline = opened + target
+        left = int((deadline - now).total_seconds() // 60)
+        when = f"{left} min left" if left >= 0 else f"overdue by {-left} min"
+        routed, _ = await _route(session, ticket, triage)
+        action = await _remember(
+            session,
+            LoopAction(
+                key=f"sla:{ticket.id}",
+                ticket_id=ticket.id,
+                run_id=run.id,
+                kind="sla_warning",
+                playbook_id=run.playbook_id,
+                detail={
+                    "run_status": run.status,
+                    "priority": priority,
+                    "sla_tier": policy.sla_tier,
+                    "target_minutes": int(target.total_seconds() // 60),
+                    "deadline": deadline.isoformat(),
+                    "routed_to": routed,
+                },
+                reason=f"SLA response target {deadline:%Y-%m-%d %H:%M} UTC ({when}); run still {run.status}",
+            ),
+        )
+        if action is None:
+            continue
+        warned.add(ticket.id)
+        actions.append(action)
+        if keyring is not None:
+            await _notify_escalation(
+                session,
+                keyring,
+                event="sla_warning",
+                ticket=ticket,
+                client=client,
+                playbook=run.playbook_id,
+                why=f"the automatic run is still {run.status} and the SLA response target is "
+                f"{deadline:%Y-%m-%d %H:%M} UTC ({when}); please respond to the user",
+                routed_to=routed,
+                run_id=run.id,
+            )
+    return actions
+
+
+async def check_sla_everywhere(factory: async_sessionmaker[AsyncSession], keyring: Keyring, *, now: datetime) -> int:
+    """Run :func:`check_sla` for every tenant with an open automatic run; how many warnings went out."""
+    async with tenant_session(factory, None) as session:
+        tenants = (
+            await session.scalars(
+                select(LoopAction.tenant_id)
+                .join(Run, Run.id == LoopAction.run_id)
+                .where(LoopAction.kind == "started", Run.status.not_in(tuple(TERMINAL)))
+                .distinct()
+            )
+        ).all()
+    warned = 0
+    for tenant_id in tenants:
+        async with tenant_session(factory, tenant_id) as session, session.begin():
+            warned += len(await check_sla(session, keyring, now=now))
+    return warned

@@ -112,7 +112,14 @@ def ticket_label(number: str | None, external_id: str, subject: str) -> str:
 
 
 def escalation_message(
-    *, label: str, client: str | None, playbook: str | None, why: str, routed_to: str | None, run_id: str | None
+    *,
+    label: str,
+    client: str | None,
+    playbook: str | None,
+    why: str,
+    routed_to: str | None,
+    run_id: str | None,
+    headline: str = "MSPclaw escalation",
 ) -> tuple[str, str]:
     """Title and body of the escalation notification: the summary, not the evidence (that is in the PSA note)."""
     lines = [
@@ -123,7 +130,7 @@ def escalation_message(
     ]
     if run_id:
         lines.append(f"Run: {run_id} (steps and evidence are in the ticket's internal note)")
-    return f"MSPclaw escalation: {label}"[:300], "\n".join(lines)
+    return f"{headline}: {label}"[:300], "\n".join(lines)
 
 
 def public_reply(run: Run, feedback_url: str | None) -> str:

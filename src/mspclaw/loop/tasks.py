@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 
 from mspclaw import jobs
 from mspclaw.config import get_settings
@@ -40,3 +41,18 @@ async def after_run_task(tenant_id: str, run_id: str) -> str | None:
             session, keyring, tenant_id=uuid.UUID(tenant_id), run_id=uuid.UUID(run_id), public_url=public_url
         )
     return action.kind if action else None
+
+
+SLA_CHECK = "loop.sla_check"
+
+
+@jobs.app.periodic(cron="* * * * *", periodic_id="loop-sla-check")
+@jobs.app.task(name=SLA_CHECK, queue=QUEUE, queueing_lock="loop-sla-check")
+async def sla_check_task(timestamp: int) -> int:
+    """Every minute: warn about tickets an open automatic run holds near their SLA response target."""
+    from mspclaw.sync import runtime as sync_runtime
+
+    sync = sync_runtime.current()
+    return await flows.check_sla_everywhere(
+        sync.db.sessions, sync.keyring(), now=datetime.fromtimestamp(timestamp, tz=UTC)
+    )
