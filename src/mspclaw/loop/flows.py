@@ -98,6 +98,16 @@ async def _remember(session: AsyncSession, action: LoopAction) -> LoopAction | N
     return action
 
 
+async def latest_triage(session: AsyncSession, ticket_id: uuid.UUID) -> TriageRecord | None:
+    """The newest triage of a ticket (a ticket is triaged again whenever it changes)."""
+    return await session.scalar(
+        select(TriageRecord)
+        .where(TriageRecord.ticket_id == ticket_id)
+        .order_by(TriageRecord.created_at.desc())
+        .limit(1)
+    )
+
+
 async def contact_on_record(session: AsyncSession, ticket: Ticket) -> ContactInfo:
     """The ticket requester as the PSA directory knows them (never as the ticket text claims)."""
     if not ticket.contact_external_id:
@@ -157,12 +167,7 @@ async def after_triage(
     With ``keyring`` the technicians subscribed to "unmatched" are told when nothing safe applies.
     """
     ticket = await session.get(Ticket, ticket_id)
-    triage = await session.scalar(
-        select(TriageRecord)
-        .where(TriageRecord.ticket_id == ticket_id)
-        .order_by(TriageRecord.created_at.desc())
-        .limit(1)
-    )
+    triage = await latest_triage(session, ticket_id)
     if ticket is None or triage is None:
         return None
     # writing the note back changes the ticket, which is synced and triaged again: act once per ticket
@@ -236,16 +241,8 @@ async def after_triage(
     )
     savepoint = await session.begin_nested()
     try:
-        run = await start_run(
-            session,
-            principal=automation_principal(tenant_id),
-            data=RunStart(
-                playbook_id=best.playbook_id,
-                client_id=client.id,
-                device_id=device.id if device else None,
-                ticket_ref=str(ticket.id),
-                context=context,
-            ),
+        run = await _start_for_ticket(
+            session, automation_principal(tenant_id), best.playbook_id, client, device, ticket, context
         )
     except MSPclawError as exc:
         await savepoint.rollback()
@@ -269,6 +266,25 @@ async def after_triage(
     return started
 
 
+async def _start_for_ticket(
+    session: AsyncSession,
+    principal: Principal,
+    playbook_id: str,
+    client: Client,
+    device: Device | None,
+    ticket: Ticket,
+    context: TicketContext,
+) -> Run:
+    data = RunStart(
+        playbook_id=playbook_id,
+        client_id=client.id,
+        device_id=device.id if device else None,
+        ticket_ref=str(ticket.id),
+        context=context,
+    )
+    return await start_run(session, principal=principal, data=data)
+
+
 async def accept_suggestion(session: AsyncSession, *, principal: Principal, action_id: uuid.UUID) -> LoopAction:
     """A technician starts the playbook the loop suggested; the run is theirs, approvals still apply."""
     principal.require("runs.start")
@@ -281,28 +297,13 @@ async def accept_suggestion(session: AsyncSession, *, principal: Principal, acti
             detail={"kind": suggested.kind},
         )
     ticket = await session.get(Ticket, suggested.ticket_id)
-    triage = await session.scalar(
-        select(TriageRecord)
-        .where(TriageRecord.ticket_id == suggested.ticket_id)
-        .order_by(TriageRecord.created_at.desc())
-        .limit(1)
-    )
+    triage = await latest_triage(session, suggested.ticket_id)
     if ticket is None or triage is None or ticket.client_id is None:
         raise Conflict("the suggestion's ticket is gone or no longer mapped to a client", detail={"id": str(action_id)})
     client = await session.get(Client, ticket.client_id)
     assert client is not None
     context, device, device_reason = await ticket_context(session, ticket, triage, client)
-    run = await start_run(
-        session,
-        principal=principal,
-        data=RunStart(
-            playbook_id=suggested.playbook_id,
-            client_id=client.id,
-            device_id=device.id if device else None,
-            ticket_ref=str(ticket.id),
-            context=context,
-        ),
-    )
+    run = await _start_for_ticket(session, principal, suggested.playbook_id, client, device, ticket, context)
     accepted = await _remember(
         session,
         LoopAction(
@@ -379,21 +380,13 @@ async def after_run(
     link under ``public_url`` (MSPclaw's address as the end user reaches it).
     """
     run = await session.get(Run, run_id)
-    if run is None or run.status not in ("succeeded", "failed", "rolled_back", "cancelled") or not run.ticket_ref:
+    if run is None or run.status not in TERMINAL:
         return None
-    try:
-        ticket = await session.get(Ticket, uuid.UUID(run.ticket_ref))
-    except ValueError:
-        return None
+    ticket = await _ticket_of(session, run)
     if ticket is None:
         return None
     steps = list((await session.scalars(select(RunStep).where(RunStep.run_id == run.id).order_by(RunStep.seq))).all())
-    triage = await session.scalar(
-        select(TriageRecord)
-        .where(TriageRecord.ticket_id == ticket.id)
-        .order_by(TriageRecord.created_at.desc())
-        .limit(1)
-    )
+    triage = await latest_triage(session, ticket.id)
     routed: str | None = None
     declined: list[Approval] = []
     if run.status == "succeeded":
@@ -419,6 +412,21 @@ async def after_run(
             routing_reasons=reasons,
             declined=declined,
         )
+    # claim the decision first: a repeated job finds it taken and writes nothing twice
+    action = await _remember(
+        session,
+        LoopAction(
+            key=f"run:{run.id}",
+            ticket_id=ticket.id,
+            run_id=run.id,
+            kind=kind,
+            playbook_id=run.playbook_id,
+            detail={},
+            reason=f"run {run.status}" + (" (approval declined)" if declined else ""),
+        ),
+    )
+    if action is None:
+        return None
     detail: dict[str, Any] = {"run_status": run.status, "routed_to": routed}
     writes: list[tuple[str, bool]] = [(note, True)]
     if run.status == "succeeded":
@@ -431,19 +439,9 @@ async def after_run(
             detail["public_reply"] = True
             detail["feedback_link"] = url is not None
     detail.update(await write_to_psa(session, keyring, ticket, notes=writes, status=status))
-    action = await _remember(
-        session,
-        LoopAction(
-            key=f"run:{run.id}",
-            ticket_id=ticket.id,
-            run_id=run.id,
-            kind=kind,
-            playbook_id=run.playbook_id,
-            detail={**detail, "note": note[:4000]},
-            reason=f"run {run.status}" + (" (approval declined)" if declined else ""),
-        ),
-    )
-    if action is not None and kind == "escalated":
+    action.detail = {**detail, "note": note[:4000]}
+    await session.flush()
+    if kind == "escalated":
         client = await session.get(Client, run.client_id)
         await _notify_escalation(
             session,
@@ -567,12 +565,7 @@ async def record_feedback(
         f"the ticket is reopened for a technician.{said}"
     )
     written = await write_to_psa(session, keyring, ticket, notes=[(note, True)], status="open")
-    triage = await session.scalar(
-        select(TriageRecord)
-        .where(TriageRecord.ticket_id == ticket.id)
-        .order_by(TriageRecord.created_at.desc())
-        .limit(1)
-    )
+    triage = await latest_triage(session, ticket.id)
     routed, _ = await _route(session, ticket, triage)
     await _remember(
         session,
@@ -633,12 +626,7 @@ async def check_sla(
         client = await session.get(Client, run.client_id)
         if ticket is None or client is None:
             continue
-        triage = await session.scalar(
-            select(TriageRecord)
-            .where(TriageRecord.ticket_id == ticket.id)
-            .order_by(TriageRecord.created_at.desc())
-            .limit(1)
-        )
+        triage = await latest_triage(session, ticket.id)
         priority = (triage.priority if triage else None) or ticket.priority
         policy = ClientPolicy.model_validate(client.policy or {})
         opened = ticket.vendor_created_at or ticket.created_at
