@@ -5,11 +5,15 @@ saying so (note in the PSA, message to the escalation channel)."""
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import httpx
 
 from mspclaw.connectors.connectwise.simulator import ConnectWiseSimulator
+from mspclaw.database.core import Database
+from mspclaw.database.session import tenant_session
+from mspclaw.loop import flows
 from mspclaw.sync.runtime import SyncRuntime
 from tests.conftest import TenantFixture
 from tests.loop.helpers import (
@@ -45,6 +49,7 @@ async def _waiting_for_approval(
 
 async def test_a_technician_approves_and_the_run_writes_back(
     rt: SyncRuntime,
+    db: Database,
     http: httpx.AsyncClient,
     tenant_a: TenantFixture,
     psa: tuple[ConnectWiseSimulator, str],
@@ -73,6 +78,12 @@ async def test_a_technician_approves_and_the_run_writes_back(
     ticket = (await http.get(f"/api/v1/tickets/{synced[0]['id']}", headers=tenant_a.headers)).json()
     assert ticket["status"] == "resolved"  # the simulator's status, read back through the mapping
     assert len(await runs_of(http, tenant_a)) == 1  # the write-back is synced, but the loop acts once
+
+    # the flows are plain functions: a repeated after_run (a retried job) writes nothing twice
+    notes_before = len(sim.admin_notes(external_id))
+    async with tenant_session(db.sessions, tenant_a.id) as session, session.begin():
+        again = await flows.after_run(session, rt.keyring(), tenant_id=tenant_a.id, run_id=uuid.UUID(run["id"]))
+    assert again is None and len(sim.admin_notes(external_id)) == notes_before
 
 
 async def test_a_declined_approval_escalates_and_says_so(

@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 import uuid
 from datetime import timedelta
+from urllib.parse import urljoin
 
 import httpx
 
@@ -98,7 +99,11 @@ async def test_the_public_reply_link_collects_an_answer_and_no_reopens(
     assert gone.status_code == 410 and "expired" in gone.text
     assert (await http.post(path, data={"answer": "maybe"})).status_code == 400
 
-    answered = await http.post(path, data={"answer": "no", "comment": "still says disk full"})
+    action = re.search(r'<form method="post" action="([^"]+)"', page.text)
+    assert action, page.text
+    form_target = urljoin(path, action.group(1))  # where the browser posts the buttons
+    assert form_target == path
+    answered = await http.post(form_target, data={"answer": "no", "comment": "still says disk full"})
     assert answered.status_code == 200 and "open again" in answered.text
     assert (await http.post(path, data={"answer": "no"})).status_code == 200  # the same answer twice: once
     changed = await http.post(path, data={"answer": "yes"})
