@@ -86,13 +86,13 @@ SCRIPT: tuple[ScriptedTicket, ...] = (
         35,
         "Computer very slow since the update",
         "My computer is very slow and freezing since yesterday's update.",
-        "the slow-computer playbook is suggested (it is suggest-only)",
+        "slow-computer is suggested (suggest-only): start it with the button on the ticket page",
     ),
     ScriptedTicket(
         50,
         "Forgot my password",
         "I forgot my password and need a password reset please.",
-        "the password-reset playbook is suggested (credential changes need a technician)",
+        "password-reset is suggested (credential changes need a technician)",
     ),
 )
 
