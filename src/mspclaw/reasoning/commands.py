@@ -20,7 +20,7 @@ from mspclaw.reasoning.grammar import InstructionNotUnderstood
 from mspclaw.reasoning.planner import PlannerUnavailable
 from mspclaw.reasoning.resolve import InstructionRequest, InstructionResult, find_ticket, resolve_instruction
 from mspclaw.runs import service as runs
-from mspclaw.runs.commands import AS, TENANT, _device_id, _principal, _work
+from mspclaw.runs.commands import AS, TENANT, acting_principal, device_by_ref, work_queued_steps
 from mspclaw.tools import get_tool
 
 WAITING = {
@@ -107,14 +107,14 @@ def resolve_command(
         refused: MSPclawError | None = None
         async with open_database() as db:
             async with tenant_scope(db, tenant) as (session, t):
-                who = await _principal(session, t, as_email)
+                who = await acting_principal(session, t, as_email)
                 found = await find_ticket(session, ticket)
                 header = (
                     f"Ticket {escape(found.number or found.external_id)} ({found.id}): {escape(found.subject[:120])}"
                     f"\nActing as {escape(who.actor.name or who.actor.type)}"
                 )
                 data = InstructionRequest(
-                    instruction=instruction, dry_run=dry_run, device_id=await _device_id(session, device)
+                    instruction=instruction, dry_run=dry_run, device_id=await device_by_ref(session, device)
                 )
 
                 async def confirm(result: InstructionResult) -> bool:
@@ -132,7 +132,7 @@ def resolve_command(
             detail = None
             if result.run is not None:
                 if wait:
-                    await _work(db)
+                    await work_queued_steps(db)
                 async with tenant_scope(db, tenant) as (session, _t):
                     current = await runs.get_run_or_raise(session, run_id=result.run.id)
                     detail = await runs.detail(session, run=current)

@@ -49,7 +49,7 @@ def _parse_inputs(pairs: list[str] | None) -> dict[str, Any]:
     return values
 
 
-async def _principal(session: AsyncSession, tenant: Tenant, email: str | None) -> Principal:
+async def acting_principal(session: AsyncSession, tenant: Tenant, email: str | None) -> Principal:
     """The technician named by --as, or the CLI operator (all permissions, audited as system:cli)."""
     if email:
         return auth.technician_principal(await auth.get_technician(session, ref=email))
@@ -58,7 +58,8 @@ async def _principal(session: AsyncSession, tenant: Tenant, email: str | None) -
     return Principal(tenant.id, cli_actor(), ALL_PERMISSIONS)
 
 
-async def _device_id(session: AsyncSession, ref: str | None) -> uuid.UUID | None:
+async def device_by_ref(session: AsyncSession, ref: str | None) -> uuid.UUID | None:
+    """The device named by --device: its id, or its hostname within the tenant."""
     if ref is None:
         return None
     try:
@@ -70,7 +71,8 @@ async def _device_id(session: AsyncSession, ref: str | None) -> uuid.UUID | None
         return found
 
 
-async def _work(db: Database) -> None:
+async def work_queued_steps(db: Database) -> None:
+    """Process the runs queue until it is empty, so the command reports where the run got to."""
     from mspclaw import jobs
     from mspclaw.config import get_settings
     from mspclaw.runs import runtime
@@ -96,7 +98,7 @@ def _act(tenant_ref: str | None, work: bool, body: Any) -> None:
             async with tenant_scope(db, tenant_ref) as (session, tenant):
                 result = await body(session, tenant)
             if work:
-                await _work(db)
+                await work_queued_steps(db)
                 async with tenant_scope(db, tenant_ref) as (session, _tenant):
                     # after working the queue, show where the run got to
                     run_id = getattr(result, "run_id", None) or result.id
@@ -130,9 +132,9 @@ def start(
     values = _parse_inputs(inputs)
 
     async def body(session: AsyncSession, t: Tenant) -> Any:
-        who = await _principal(session, t, as_email)
+        who = await acting_principal(session, t, as_email)
         found = await tenancy.get_client_by_name_or_id(session, client)
-        device_id = await _device_id(session, device)
+        device_id = await device_by_ref(session, device)
         if dry_run:
             return await flows.dry_run(
                 session,
@@ -184,7 +186,7 @@ def _decide(
     approval_id: uuid.UUID, approve: bool, as_email: str, reason: str | None, tenant: str | None, work: bool
 ) -> None:
     async def body(session: AsyncSession, t: Tenant) -> Any:
-        who = await _principal(session, t, as_email)
+        who = await acting_principal(session, t, as_email)
         return await flows.decide_approval(
             session, principal=who, approval_id=approval_id, approve=approve, reason=reason
         )
@@ -232,7 +234,7 @@ def answer(
     parsed = _parse_inputs([f"answer={value}"])["answer"]
 
     async def body(session: AsyncSession, t: Tenant) -> Any:
-        who = await _principal(session, t, as_email)
+        who = await acting_principal(session, t, as_email)
         return await flows.answer_question(session, principal=who, question_id=question_id, answer=parsed)
 
     _act(tenant, work, body)
@@ -247,7 +249,7 @@ def cancel(
     """Cancel a run that has not ended."""
 
     async def body(session: AsyncSession, t: Tenant) -> Any:
-        who = await _principal(session, t, as_email)
+        who = await acting_principal(session, t, as_email)
         return await flows.cancel_run(session, principal=who, run_id=run_id)
 
     _act(tenant, False, body)
