@@ -3,7 +3,7 @@ from the PSA's webhook arriving to MSPclaw's note being written back. Prints fig
 
 Run: .venv/bin/python bench/loop.py [--tickets 60] [--rate 5] [--concurrency 4]
 
-Per ticket: filed in the ConnectWise simulator through its REST API → the simulator's signed
+Per ticket: filed in the ConnectWise simulator through its REST API (as the PSA's e-mail intake) → the simulator's signed
 callback to ``/hooks`` on a real uvicorn process → delivery job re-reads the ticket → ticket event →
 offline triage (classifier, urgency, pgvector similarity) → loop match (``low-disk-space``, the demo
 client's policy lets it run unattended) → three steps executed by a real ``mspclaw-agent`` process
@@ -13,7 +13,10 @@ internal note and status written back to the simulator.
 * webhook received: ``sync_webhook_deliveries.received_at`` of the ticket's first ("added") callback;
 * note written back: ``loop_actions.created_at`` of its ``written_back`` decision, recorded right after
   the simulator accepted the note and the status change (both clocks are this process's);
-* throughput: tickets / (last note written back − first webhook received).
+* throughput: tickets / (last note written back − first webhook received). MSPclaw's calls to the
+  PSA go through the connection's rate budget (ConnectWise: 10 requests/s by default), and a ticket
+  costs several of them (re-read on each callback, notes, the note and the status written back):
+  ``psa_requests_per_ticket`` says how many, so budget / requests per ticket bounds tickets/s.
 
 The agent runs in a Linux mount-namespace sandbox (private /tmp, /var/tmp and home), so the clean-up
 step touches nothing of this machine; without ``unshare`` the bench refuses to run.
@@ -23,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import json
 import os
 import shutil
@@ -34,6 +38,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 import psycopg
 import uvicorn
 from sqlalchemy import select
@@ -42,15 +47,14 @@ from mspclaw import demo
 from mspclaw import logging as mlogging
 from mspclaw.bootstrap import ensure_first_tenant
 from mspclaw.config import Settings
-from mspclaw.connectors.base import TicketsCapability
-from mspclaw.connectors.models import TicketCreate
+from mspclaw.connectors.connectwise.adapter import ConnectWiseConnector
+from mspclaw.connectors.connectwise.simulator import API, ConnectWiseSimulator
 from mspclaw.connectors.simulator import ServedApp, free_port
 from mspclaw.database.core import Database, upgrade
 from mspclaw.database.embedded import to_sqlalchemy_url
 from mspclaw.database.session import create_engine, make_sessionmaker, tenant_session
 from mspclaw.loop.models import LoopAction
 from mspclaw.sync import runtime as sync_runtime
-from mspclaw.sync import service as connections
 from mspclaw.sync.models import WebhookDelivery
 from mspclaw.tenancy.policy import ClientPolicy
 from mspclaw.tickets.models import Ticket
@@ -81,25 +85,27 @@ async def wait_online(db: Database, tenant_id: uuid.UUID, device_id: uuid.UUID, 
     raise RuntimeError("the agent never connected")
 
 
-async def file_tickets(db: Database, keys: KeyringProvider, setup: demo.DemoSetup, count: int, rate: float) -> None:
-    """File ``count`` tickets through the simulator's REST API, ``rate`` per second (0: at once)."""
-    async with tenant_session(db.sessions, setup.tenant_id) as session:
-        connection = await connections.get_or_raise(session, connection_id=setup.connection_id)
-        connector = await connections.open_connector(session, keys.current(), connection)
-    async with connector:
-        assert isinstance(connector, TicketsCapability)
+async def file_tickets(sim: ConnectWiseSimulator, url: str, setup: demo.DemoSetup, count: int, rate: float) -> None:
+    """File ``count`` tickets through the simulator's REST API as the PSA's own e-mail intake would
+    (not through MSPclaw's connection, whose rate budget the loop itself needs), ``rate`` per second."""
+    creds = sim.summary()["credentials"]
+    basic = base64.b64encode(f"{creds['company_id']}+{creds['public_key']}:{creds['private_key']}".encode()).decode()
+    headers = {"Authorization": f"Basic {basic}", "clientId": creds["client_id"]}
+    async with httpx.AsyncClient(base_url=url, headers=headers, timeout=30) as intake:
         start = time.monotonic()
         for n in range(count):
             if rate > 0:
                 await asyncio.sleep(max(0.0, start + n / rate - time.monotonic()))
-            await connector.create_ticket(
-                TicketCreate(
-                    subject=SUBJECT.format(n=n),
-                    description=BODY,
-                    client_external_id=setup.company_id,
-                    contact_external_id=setup.contact_ids[0] if setup.contact_ids else None,
-                )
+            created = await intake.post(
+                f"{API}/service/tickets",
+                json={
+                    "summary": SUBJECT.format(n=n),
+                    "initialDescription": BODY,
+                    "company": {"id": int(setup.company_id)},
+                    "contact": {"id": int(setup.contact_ids[0])} if setup.contact_ids else None,
+                },
             )
+            created.raise_for_status()
 
 
 async def outcomes(db: Database, tenant_id: uuid.UUID) -> tuple[dict[str, datetime], dict[str, datetime], int]:
@@ -215,8 +221,9 @@ async def run(args: argparse.Namespace, url: str, data_dir: Path) -> dict[str, A
         proc = await demo.start_agent(agent)
         await wait_online(db, setup.tenant_id, agent.device_id)
         load_before = os.getloadavg()
+        requests_before = sim.requests
         started = time.monotonic()
-        await file_tickets(db, keys, setup, args.tickets, args.rate)
+        await file_tickets(sim, psa.url, setup, args.tickets, args.rate)
         deadline = started + args.timeout
         while time.monotonic() < deadline:
             received, written, escalated = await outcomes(db, setup.tenant_id)
@@ -224,6 +231,7 @@ async def run(args: argparse.Namespace, url: str, data_dir: Path) -> dict[str, A
                 break
             await asyncio.sleep(0.5)
         load_after = os.getloadavg()
+        loop_requests = sim.requests - requests_before - args.tickets  # MSPclaw's own calls to the PSA
         if args.trace:
             await trace(db, setup.tenant_id)
         received, written, escalated = await outcomes(db, setup.tenant_id)
@@ -240,6 +248,8 @@ async def run(args: argparse.Namespace, url: str, data_dir: Path) -> dict[str, A
             "webhook_to_note_p50_s": round(pct(latencies, 0.5), 3) if latencies else None,
             "webhook_to_note_p99_s": round(pct(latencies, 0.99), 3) if latencies else None,
             "webhook_to_note_max_s": round(max(latencies), 3) if latencies else None,
+            "psa_requests_per_ticket": round(loop_requests / args.tickets, 1),
+            "psa_rate_budget_per_s": ConnectWiseConnector.spec().rate_limit.per_second,  # type: ignore[union-attr]
             "cpus": os.cpu_count(),
             "load_avg_1m_before_after": [round(load_before[0], 2), round(load_after[0], 2)],
         }
