@@ -436,6 +436,12 @@ def banner(settings_base_url: str, sim_url: str, setup: DemoSetup, agent: DemoAg
     return "\n".join(lines)
 
 
+def _report_failure(task: asyncio.Task[Any], say: Callable[[str], None]) -> None:
+    """A ticket script that stopped early says why (the demo itself keeps running)."""
+    if not task.cancelled() and task.exception() is not None:
+        say(f"[bold red]the demo's ticket script stopped:[/] {task.exception()!r}")
+
+
 async def _autosave(sim: ConnectWiseSimulator, state_file: Path, every: float = 5.0) -> None:
     while True:
         await asyncio.sleep(every)
@@ -479,7 +485,9 @@ async def serve(
         def filed(ticket: ScriptedTicket, external_id: str) -> None:
             say(f"[cyan]PSA ticket #{external_id} filed:[/] {ticket.subject}")
 
-        helpers.append(asyncio.create_task(play_script(database, keys, setup, sim, on_filed=filed)))
+        script = asyncio.create_task(play_script(database, keys, setup, sim, on_filed=filed))
+        script.add_done_callback(lambda task: _report_failure(task, say))
+        helpers.append(script)
         helpers.append(asyncio.create_task(_autosave(sim, state_file)))
         await serving
     finally:
