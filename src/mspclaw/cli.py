@@ -212,6 +212,8 @@ def up(
         asyncio.run(main())
     except KeyboardInterrupt:
         pass
+    except MSPclawError as exc:  # e.g. the demo's simulator port is taken
+        fail(exc.message)
 
 
 @app.command()

@@ -32,6 +32,7 @@ from mspclaw.connectors.connectwise.simulator import ConnectWiseSimulator
 from mspclaw.connectors.models import TicketCreate
 from mspclaw.database.core import Database
 from mspclaw.database.session import tenant_session
+from mspclaw.errors import MSPclawError
 from mspclaw.sync import polling
 from mspclaw.sync import runtime as sync_runtime
 from mspclaw.sync import service as connections
@@ -50,6 +51,12 @@ DEMO_ACTOR = Actor("system", "demo", "mspclaw up --demo")
 #: Approvals wait half an hour so a newcomer has time to find them.
 DEMO_POLICY = ClientPolicy(auto_run=True, unattended_risks=["read"], approval_timeout_seconds=1800)
 AGENT_BIN = Path(sys.executable).with_name("mspclaw-agent")
+
+
+class DemoUnavailable(MSPclawError):
+    """The demo cannot start here (e.g. its simulator's port is taken); the message says what to do."""
+
+    code = "demo_unavailable"
 
 
 @dataclass(frozen=True)
@@ -463,7 +470,12 @@ async def serve(
 
     state_file = data_dir / "demo" / "connectwise.json"
     sim = new_simulator(state_file)
-    served = ServedApp(sim.app(), port=sim_port).start()
+    try:
+        served = ServedApp(sim.app(), port=sim_port).start()
+    except (RuntimeError, OSError) as exc:
+        raise DemoUnavailable(
+            f"the demo's PSA simulator cannot listen on port {sim_port} ({exc}); choose a free one with --demo-sim-port"
+        ) from None
     # uvicorn re-raises the stop signal after shutting down; with the default SIGTERM action the
     # process would end there and leave the agent running, so a stop only asks for an exit
     previous = signal.signal(signal.SIGTERM, lambda *_: setattr(server, "should_exit", True))
