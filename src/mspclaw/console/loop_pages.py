@@ -147,6 +147,7 @@ async def _approvals(
         error=error,
         flash=flash,
         can_approve=can_approve,
+        refresh=not rows,  # watch for the next request; never reload a form being filled in
     )
 
 
