@@ -3,8 +3,9 @@ from the PSA's webhook arriving to MSPclaw's note being written back. Prints fig
 
 Run: .venv/bin/python bench/loop.py [--tickets 60] [--rate 5] [--concurrency 4]
 
-Per ticket: filed in the ConnectWise simulator through its REST API (as the PSA's e-mail intake) → the simulator's signed
-callback to ``/hooks`` on a real uvicorn process → delivery job re-reads the ticket → ticket event →
+Per ticket: filed in the ConnectWise simulator through its REST API (as the PSA's e-mail intake) →
+the simulator's signed callback to ``/hooks`` on a real uvicorn process →
+delivery job re-reads the ticket → ticket event →
 offline triage (classifier, urgency, pgvector similarity) → loop match (``low-disk-space``, the demo
 client's policy lets it run unattended) → three steps executed by a real ``mspclaw-agent`` process
 over the gateway socket (disk usage, temp clean-up inside the agent's sandbox, disk usage again) →
@@ -43,7 +44,7 @@ import psycopg
 import uvicorn
 from sqlalchemy import select
 
-from mspclaw import demo
+from mspclaw import demo, jobs
 from mspclaw import logging as mlogging
 from mspclaw.bootstrap import ensure_first_tenant
 from mspclaw.config import Settings
@@ -241,7 +242,7 @@ async def run(args: argparse.Namespace, url: str, data_dir: Path) -> dict[str, A
             "tickets_filed": args.tickets,
             "filing_rate_per_s": args.rate or "all at once",
             "worker_concurrency": args.concurrency,
-            "worker_fetch_interval_s": args.poll_interval or 5.0,
+            "worker_fetch_interval_s": args.poll_interval or jobs.WORKER_POLL_SECONDS,
             "notes_written_back": len(written),
             "escalated": escalated,
             "throughput_tickets_per_s": round(len(written) / span, 2) if span else None,
@@ -275,7 +276,7 @@ async def main() -> None:
         "--poll-interval",
         type=float,
         default=None,
-        help="run the worker with this job fetch interval in seconds (default: the app's worker, 5 s)",
+        help="run the worker with this job fetch interval in seconds (default: the app's worker)",
     )
     parser.add_argument("--trace", action="store_true", help="print where the last ticket's time went")
     parser.add_argument("--timeout", type=float, default=600.0, help="give up after this many seconds")

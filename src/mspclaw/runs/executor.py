@@ -80,10 +80,15 @@ class Execution:
     idempotency_key: str
 
 
-def allowed_tools(playbook: Playbook) -> frozenset[str]:
-    """The playbook's declared tools plus their undo tools (rollback may call those)."""
+def allowed_tools(playbook: Playbook, phase: str = "step") -> frozenset[str]:
+    """The tools a call in ``phase`` may use: a step only the playbook's declared tools; undo and
+    rollback also the declared tools' undo tools (a step cannot smuggle in ``disable_account``
+    because the playbook declares ``create_account``)."""
     declared = [get_tool(name) for name in playbook.tools]
-    return frozenset({t.name for t in declared} | {t.undo.tool for t in declared if t.undo is not None})
+    names = {t.name for t in declared}
+    if phase == "step":
+        return frozenset(names)
+    return frozenset(names | {t.undo.tool for t in declared if t.undo is not None})
 
 
 def automation_actor(run: Run) -> Actor:
@@ -466,7 +471,7 @@ class Decider:
                 executed[row.tool] = executed.get(row.tool, 0) + 1
         return GateContext(
             policy=self.policy,
-            allowed_tools=allowed_tools(self.playbook),
+            allowed_tools=allowed_tools(self.playbook, call.phase),
             requester_permissions=frozenset(self.run.requester_permissions),
             now=utcnow(),
             requester_id=self.run.requested_by_id,

@@ -7,6 +7,7 @@ and enqueues the next ``runs.advance`` job in the same transaction (the caller c
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from typing import Any
 
 from pydantic import BaseModel
@@ -120,6 +121,7 @@ async def dry_run(
         if step.status == "skipped":
             continue
         proposal = StepProposal(step.phase, step.id, step.tool, step.args, step.requires_approval)
+        gate_ctx = replace(gate_ctx, allowed_tools=allowed_tools(loaded.playbook, step.phase))
         if step.deferred_args:
             # arguments known only at run time: the gate judges them then; approval rules are known now
             needed = approval_reasons(proposal, step.risk, gate_ctx)
