@@ -10,9 +10,11 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import select
+import structlog
+from sqlalchemy import select, text
 
 from mspclaw.connectors.connectwise.simulator import ConnectWiseSimulator
+from mspclaw.connectors.ninjaone.simulator import NinjaOneSimulator
 from mspclaw.connectors.simulator import ServedApp
 from mspclaw.connectors.superops.simulator import SuperOpsSimulator
 from mspclaw.database.session import tenant_session
@@ -83,6 +85,89 @@ async def test_webhook_verified_stored_deduped_and_processed(
         for e in (await http.get("/api/v1/events?kind=ticket.created", headers=tenant_a.headers)).json()
     ]
     assert created == [tid]
+
+
+async def test_concurrent_deliveries_group_committed_each_once(
+    rt: SyncRuntime, http: httpx.AsyncClient, tenant_a: TenantFixture
+) -> None:
+    """A burst of deliveries (some sent twice at the same moment) is written in shared
+    transactions: every distinct activity is stored with exactly one job, each copy of a
+    twice-sent one is answered once as accepted and once as a duplicate."""
+    sim = NinjaOneSimulator("burst", tickets=0)
+    with ServedApp(sim.app()) as server:
+        connection = await _create(http, tenant_a, "ninjaone", sim_settings(sim, server.url, "ninjaone"))
+    hook = connection["webhook_path"]
+    device = str(next(iter(sim.devices)))
+    deliveries = [sim.webhook_sample(device, "triggered") for _ in range(40)]
+    sent = deliveries + deliveries[:10]  # ten of them delivered twice, concurrently
+    answers = await asyncio.gather(*(http.post(hook, content=body, headers=headers) for headers, body in sent))
+
+    by_body: dict[bytes, list[int]] = {}
+    for (_, body), answer in zip(sent, answers, strict=True):
+        by_body.setdefault(body, []).append(answer.status_code)
+    assert all(sorted(codes) == ([200, 202] if len(codes) == 2 else [202]) for codes in by_body.values()), by_body
+    async with tenant_session(rt.db.sessions, tenant_a.id) as session:
+        stored = list(await session.scalars(select(WebhookDelivery)))
+        jobs = (
+            await session.execute(
+                text("SELECT args->>'delivery_id' FROM procrastinate_jobs WHERE task_name = 'mspclaw.sync.delivery'")
+            )
+        ).scalars()
+        job_deliveries = sorted(jobs)
+    assert sorted(d.body for d in stored) == sorted(body for _, body in deliveries)
+    assert job_deliveries == sorted(str(d.id) for d in stored)  # one job per stored delivery, no more
+
+
+async def test_webhook_endpoint_follows_connection_changes_at_once(
+    rt: SyncRuntime, http: httpx.AsyncClient, tenant_a: TenantFixture
+) -> None:
+    """The route caches connections, but a change through the API applies to the next delivery."""
+    sim = NinjaOneSimulator("toggle", tickets=0)
+    with ServedApp(sim.app()) as server:
+        connection = await _create(http, tenant_a, "ninjaone", sim_settings(sim, server.url, "ninjaone"))
+    hook, device = connection["webhook_path"], str(next(iter(sim.devices)))
+    headers, body = sim.webhook_sample(device, "triggered")
+    assert (await http.post(hook, content=body, headers=headers)).status_code == 202  # now cached
+
+    url = f"/api/v1/connections/{connection['id']}"
+    assert (await http.patch(url, json={"enabled": False}, headers=tenant_a.headers)).status_code == 200
+    headers, body = sim.webhook_sample(device, "triggered")
+    assert (await http.post(hook, content=body, headers=headers)).status_code == 404
+    assert (await http.patch(url, json={"enabled": True}, headers=tenant_a.headers)).status_code == 200
+    assert (await http.post(hook, content=body, headers=headers)).status_code == 202
+    assert (await http.delete(url, headers=tenant_a.headers)).status_code == 204
+    headers, body = sim.webhook_sample(device, "triggered")
+    assert (await http.post(hook, content=body, headers=headers)).status_code == 404
+
+
+async def test_webhook_access_log_keeps_errors_and_samples_successes(
+    rt: SyncRuntime, http: httpx.AsyncClient, tenant_a: TenantFixture
+) -> None:
+    """Accepted deliveries are counted in the metrics and sampled in the access log (one in
+    QUIET_SAMPLE); rejected ones are always logged."""
+    from mspclaw.api.observability import QUIET_SAMPLE
+
+    sim = NinjaOneSimulator("logs", tickets=0)
+    with ServedApp(sim.app()) as server:
+        connection = await _create(http, tenant_a, "ninjaone", sim_settings(sim, server.url, "ninjaone"))
+    hook, device = connection["webhook_path"], str(next(iter(sim.devices)))
+    lines: list[dict[str, Any]] = []
+    structlog.configure(processors=[lambda _l, _m, event: lines.append(dict(event)) or ""])
+    try:
+        for _ in range(QUIET_SAMPLE + 1):
+            headers, body = sim.webhook_sample(device, "triggered")
+            assert (await http.post(hook, content=body, headers=headers)).status_code == 202
+        headers, body = sim.webhook_sample(device, "triggered")
+        forged = await http.post(hook, content=body, headers={**headers, "X-MSPclaw-Webhook-Secret": "guess"})
+        assert forged.status_code == 401
+    finally:
+        structlog.reset_defaults()
+    access = [line for line in lines if line.get("event") == "http_request" and line["route"].startswith("/hooks/")]
+    accepted = [line for line in access if line["status"] == 202]
+    assert 1 <= len(accepted) <= 2 and all(line["sampled"] == QUIET_SAMPLE for line in accepted)
+    assert [line["status"] for line in access if line["status"] != 202] == [401]
+    metrics = (await http.get("/metrics")).text
+    assert 'route="/hooks/{connection_id}/{secret_path}",status="202"' in metrics
 
 
 async def test_polled_connector_has_no_webhook_endpoint(

@@ -268,18 +268,29 @@ class ResilientClient:
         self.redactor = Redactor(secrets)
         self.is_throttled = is_throttled
         self.idempotency_header = idempotency_header
-        self._client = httpx.AsyncClient(
-            base_url=base_url,
-            headers=dict(headers or {}),
-            auth=auth,
-            timeout=timeout,
-            transport=transport,
-            verify=verify,
-        )
+        self.base_url = httpx.URL(base_url)
+        # The httpx client is built on the first request: building one loads the CA bundle
+        # (tens of milliseconds of CPU), which a connector that only verifies webhooks never needs.
+        self._client_options: dict[str, Any] = {
+            "base_url": base_url,
+            "headers": dict(headers or {}),
+            "auth": auth,
+            "timeout": timeout,
+            "transport": transport,
+            "verify": verify,
+        }
+        self._http: httpx.AsyncClient | None = None
+
+    @property
+    def _client(self) -> httpx.AsyncClient:
+        if self._http is None:
+            self._http = httpx.AsyncClient(**self._client_options)
+        return self._http
 
     async def aclose(self) -> None:
-        """Close the underlying connection pool."""
-        await self._client.aclose()
+        """Close the underlying connection pool (if a request ever opened it)."""
+        if self._http is not None:
+            await self._http.aclose()
 
     async def request(
         self,
@@ -427,7 +438,7 @@ class ResilientClient:
             self.budget.pause_for(wait if wait is not None else 1.0)
 
     def _host(self) -> str:
-        return self._client.base_url.host or str(self._client.base_url)
+        return self.base_url.host or str(self.base_url)
 
     def _path(self, url: str) -> str:
         return self.redactor.url(url)

@@ -102,6 +102,21 @@ async def open_connector(session: AsyncSession, ring: Keyring, connection: Conne
     return build_connector(connection, await full_settings(session, ring, connection), **kw)
 
 
+#: Bumped when a connection's webhook-relevant state changes in this process; the webhook
+#: route's cached copy of a connection is re-read when its generation is behind.
+_hook_generations: dict[uuid.UUID, int] = {}
+
+
+def hook_generation(connection_id: uuid.UUID) -> int:
+    """The change counter of ``connection_id`` in this process (see :func:`forget_hook_target`)."""
+    return _hook_generations.get(connection_id, 0)
+
+
+def forget_hook_target(connection_id: uuid.UUID) -> None:
+    """Make this process's webhook route re-read the connection (after it was changed or deleted)."""
+    _hook_generations[connection_id] = _hook_generations.get(connection_id, 0) + 1
+
+
 def to_read(connection: Connection, *, show_hook: bool = False) -> ConnectionRead:
     """API view; the webhook path is a credential, so only shown when asked."""
     read = ConnectionRead.model_validate(connection)
@@ -185,6 +200,7 @@ async def update(session: AsyncSession, *, connection: Connection, data: Connect
     for key, value in data.model_dump(exclude_none=True).items():
         setattr(connection, key, value)
     await session.flush()
+    forget_hook_target(connection.id)
     return connection
 
 
@@ -197,6 +213,7 @@ async def delete(session: AsyncSession, *, connection: Connection) -> None:
             pass  # already gone: deleting is the goal
     await session.delete(connection)
     await session.flush()
+    forget_hook_target(connection.id)
 
 
 async def set_mappings(session: AsyncSession, *, connection: Connection, mappings: Mappings) -> Connection:

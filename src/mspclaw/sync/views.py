@@ -80,6 +80,7 @@ async def update_connection(
         "connection.update", target_type="connection", target_id=connection.id, after=data.model_dump(exclude_none=True)
     )
     await ctx.commit()
+    service.forget_hook_target(object_id)  # again after the commit: a re-read meanwhile saw the old row
     return service.to_read(connection)
 
 
@@ -92,6 +93,7 @@ async def delete_connection(object_id: uuid.UUID, ctx: Ctx = Depends(context("co
     )
     await service.delete(ctx.session, connection=connection)
     await ctx.commit()
+    service.forget_hook_target(object_id)  # again after the commit: a re-read meanwhile saw the old row
     return Response(status_code=204)
 
 
