@@ -3,11 +3,18 @@
 Uses the terminal when the agent runs interactively, else a native dialog (osascript on
 macOS, zenity on a Linux desktop, a PowerShell dialog on Windows). When none can get an
 answer it shows a notification if it can and reports ``unavailable``; it never guesses.
+
+Unattended answers (tests, kiosks, lab machines): ``MSPCLAW_AGENT_ANSWER_FILE`` names a JSON
+file mapping a question's ``key`` (e.g. ``"resolution_feedback"``) or ``"*"`` to the answer
+text. It is read at each question, so it can change while the agent runs; a question it has no
+entry for goes to the usual channels. It never answers consent requests (``approve``): those
+always need the person at the device.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
 import sys
@@ -16,6 +23,8 @@ from collections.abc import Callable
 from mspclaw_agent.protocol import Answer, ApprovalRequest, ApprovalResponse, Question
 
 _MAX_TEXT = 500
+#: a JSON file of prepared answers to questions, by question key or "*" (never consent)
+ANSWER_FILE_ENV = "MSPCLAW_AGENT_ANSWER_FILE"
 
 
 def _clean(text: str) -> str:
@@ -31,13 +40,27 @@ def _ps_string(text: str) -> str:
     return "'" + _clean(text).replace("'", "''") + "'"
 
 
+def prepared_answer(question: Question) -> str | None:
+    """The answer ``MSPCLAW_AGENT_ANSWER_FILE`` holds for ``question``, if any."""
+    path = os.environ.get(ANSWER_FILE_ENV)
+    if not path:
+        return None
+    try:
+        with open(path, encoding="utf-8") as handle:
+            answers = json.load(handle)
+    except (OSError, ValueError):
+        return None  # no file (yet), or half-written: ask as usual
+    if not isinstance(answers, dict):
+        return None
+    found = answers.get(question.key or "", answers.get("*"))
+    return _clean(found) if isinstance(found, str) and found.strip() else None
+
+
 class EndUserPrompter:
     """Chooses how to reach the local user once, then asks through that channel."""
 
     def __init__(self, *, interactive: bool | None = None) -> None:
-        self.interactive = (
-            sys.stdin.isatty() and sys.stdout.isatty() if interactive is None else interactive
-        )
+        self.interactive = sys.stdin.isatty() and sys.stdout.isatty() if interactive is None else interactive
 
     def channel(self) -> str:
         """``terminal``, ``osascript``, ``zenity``, ``powershell`` or ``none``."""
@@ -54,6 +77,9 @@ class EndUserPrompter:
 
     async def ask(self, question: Question) -> Answer:
         """Put the question to the user; ``unavailable`` when nobody can be asked."""
+        prepared = prepared_answer(question)
+        if prepared is not None:
+            return Answer(question_id=question.question_id, status="answered", answer=prepared.strip())
         channel = self.channel()
         text = _clean(question.prompt)
         if question.choices:
@@ -87,9 +113,7 @@ class EndUserPrompter:
             if decided is None:
                 return ApprovalResponse(request_id=request.request_id, status="timeout")
             approved = decided
-        return ApprovalResponse(
-            request_id=request.request_id, status="approved" if approved else "denied"
-        )
+        return ApprovalResponse(request_id=request.request_id, status="approved" if approved else "denied")
 
     # -- channels ----------------------------------------------------------------------
     async def _terminal(self, text: str, wait: float) -> str | None:
@@ -156,9 +180,7 @@ class EndUserPrompter:
         """Best effort: tell the user something was asked even if they cannot answer here."""
         if sys.platform == "win32" and shutil.which("msg"):
             argv = ["msg", "*", "/TIME:60", f"MSPclaw: {_clean(text)}"]
-        elif shutil.which("notify-send") and (
-            os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
-        ):
+        elif shutil.which("notify-send") and (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
             argv = ["notify-send", "MSPclaw", _clean(text)]
         else:
             return

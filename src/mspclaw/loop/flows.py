@@ -27,7 +27,7 @@ from mspclaw.connectors.models import TicketStatus, TicketUpdate
 from mspclaw.database.base import utcnow
 from mspclaw.database.session import tenant_session
 from mspclaw.errors import Conflict, MSPclawError, NotFound
-from mspclaw.loop import feedback, notify, sla
+from mspclaw.loop import agent_feedback, feedback, notify, sla
 from mspclaw.loop.models import FeedbackAnswer, FeedbackSource, LoopAction, RunFeedback
 from mspclaw.loop.notes import (
     escalation_message,
@@ -439,6 +439,10 @@ async def after_run(
             detail["public_reply"] = True
             detail["feedback_link"] = url is not None
     detail.update(await write_to_psa(session, keyring, ticket, notes=writes, status=status))
+    if run.status == "succeeded" and await agent_feedback.ran_on_device(session, run):
+        # asked in its own job, after this note is committed: an unanswered prompt never holds it up
+        await agent_feedback.defer_ask(session, tenant_id, run)
+        detail["agent_question"] = True
     action.detail = {**detail, "note": note[:4000]}
     await session.flush()
     if kind == "escalated":
@@ -591,6 +595,59 @@ async def record_feedback(
         run_id=run.id,
     )
     return row, True
+
+
+async def ask_agent_feedback(
+    factory: async_sessionmaker[AsyncSession],
+    keyring: Keyring,
+    *,
+    tenant_id: uuid.UUID,
+    run_id: uuid.UUID,
+    asker: agent_feedback.Asker | None,
+) -> FeedbackAnswer | None:
+    """Ask the person at the run's device "Did this fix your problem?" and record the answer.
+
+    No transaction is open while the question waits. Nothing is recorded when nobody answers,
+    the device is offline, or the answer is not yes/no/partial; the recorded answer otherwise.
+    """
+    async with tenant_session(factory, tenant_id) as session:
+        run = await session.get(Run, run_id)
+        if run is None or run.status != "succeeded" or run.device_id is None:
+            return None
+        answered = await session.scalar(
+            select(RunFeedback.id).where(RunFeedback.run_id == run.id, RunFeedback.source == "agent")
+        )
+        if answered is not None:
+            return None
+        ticket = await _ticket_of(session, run)
+        question = agent_feedback.question_for(run, ticket.subject if ticket else None)
+        device = await session.get(Device, run.device_id)
+        device_id, hostname = str(run.device_id), device.hostname if device else None
+    if asker is None:
+        log.info("loop_feedback_not_asked", run=str(run_id), why="no agent gateway in this process")
+        return None
+    try:
+        reply = await asker(device_id, question)
+    except MSPclawError as exc:  # offline, gone, or no reply in time
+        log.info("loop_feedback_not_asked", run=str(run_id), why=exc.message)
+        return None
+    answer = agent_feedback.parse_answer(reply)
+    if answer is None:
+        log.info("loop_feedback_no_answer", run=str(run_id), status=reply.status)
+        return None
+    async with tenant_session(factory, tenant_id) as session, session.begin():
+        try:
+            await record_feedback(
+                session,
+                keyring,
+                run_id=run_id,
+                answer=answer,
+                source="agent",
+                actor=Actor("agent", device_id, hostname),
+            )
+        except Conflict:
+            return None  # another answer from this device got there first; it stands
+    return answer
 
 
 async def _ticket_of(session: AsyncSession, run: Run) -> Ticket | None:

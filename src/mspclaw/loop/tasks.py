@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from mspclaw import jobs
 from mspclaw.config import get_settings
 from mspclaw.database.session import tenant_session
-from mspclaw.loop import flows
+from mspclaw.loop import agent_feedback, flows
 
 QUEUE = "loop"
 AFTER_TRIAGE = "loop.after_triage"
@@ -55,4 +55,19 @@ async def sla_check_task(timestamp: int) -> int:
     sync = sync_runtime.current()
     return await flows.check_sla_everywhere(
         sync.db.sessions, sync.keyring(), now=datetime.fromtimestamp(timestamp, tz=UTC)
+    )
+
+
+@jobs.app.task(name=agent_feedback.ASK_FEEDBACK, queue=QUEUE)
+async def ask_feedback_task(tenant_id: str, run_id: str) -> str | None:
+    """A run on a device succeeded and its note is written: ask the person there if it is fixed."""
+    from mspclaw.sync import runtime as sync_runtime
+
+    sync = sync_runtime.current()
+    return await flows.ask_agent_feedback(
+        sync.db.sessions,
+        sync.keyring(),
+        tenant_id=uuid.UUID(tenant_id),
+        run_id=uuid.UUID(run_id),
+        asker=agent_feedback.current_asker(),
     )
