@@ -12,10 +12,14 @@ and the note and the resolved status land back in the simulator.
 from __future__ import annotations
 
 import re
+import tempfile
 import uuid
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from mspclaw.config import Settings
 from mspclaw.connectors.connectwise.simulator import ConnectWiseSimulator
@@ -33,16 +37,29 @@ from mspclaw.tools import BackendRouter
 from mspclaw.vault import service as vault
 from mspclaw.vault.keys import KeyringProvider
 from tests.conftest import TenantFixture
-from tests.identity.conftest import (
-    ADMIN_PASSWORD,
-    DOMAIN,
-    REALM,
-    USER_PASSWORD,
-    SambaDC,
-    samba_dc,  # noqa: F401 - the session's real DC
-)
+from tests.identity import conftest as identity
+from tests.identity.conftest import ADMIN_PASSWORD, DOMAIN, REALM, USER_PASSWORD, SambaDC
 from tests.loop.helpers import Receiver, drive, loop_actions, runs_of, setup_loop
 from tests.sync.conftest import run_jobs
+
+
+@pytest.fixture(scope="module")
+def samba_dc() -> Iterator[SambaDC]:
+    """The real DC: the one the identity tests already started in this session, else our own.
+
+    Only one DC can listen on 127.0.0.1:389/636/88; a second session fixture would wait for the
+    first one's ports taken and fail. Ours is module-scoped, so it is gone before the identity tests start.
+    """
+    running = SambaDC(url="ldaps://127.0.0.1:636", folder=Path(tempfile.gettempdir()))
+    try:
+        running.admin().unbind()
+    except Exception:
+        yield from identity.samba_dc.__wrapped__()  # type: ignore[attr-defined]
+        # kpasswd and the global catalog close last; a DC started right after needs them free too
+        identity._wait_ports_free((*identity.SAMBA_PORTS, 464, 3268, 3269))
+    else:
+        yield running
+
 
 #: auto-run, but only read steps unattended, and the caller verified before any credential change
 LOCKOUT_POLICY = {"auto_run": True, "unattended_risks": ["read"], "require_verification": True}
@@ -73,7 +90,7 @@ async def test_a_locked_out_user_is_verified_unlocked_and_the_ticket_resolved(
     tenant_a: TenantFixture,
     psa: tuple[ConnectWiseSimulator, str],
     receiver: Receiver,
-    samba_dc: SambaDC,  # noqa: F811
+    samba_dc: SambaDC,
 ) -> None:
     sim, url = psa
     h = tenant_a.headers
