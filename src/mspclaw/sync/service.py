@@ -8,10 +8,10 @@ from __future__ import annotations
 import secrets
 import uuid
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 import httpx
-from sqlalchemy import select
+from sqlalchemy import Table, select
 from sqlalchemy import update as sa_update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -344,7 +344,9 @@ async def upsert_directory(
                 **r,
             }
         )
-    stmt = pg_insert(DirectoryRecord).values(rows)
+    # Executemany on the Core table: compiled once and cached, batched by SQLAlchemy
+    # (``.values(rows)`` compiled a new statement sized by the vendor's record count).
+    stmt = pg_insert(cast(Table, DirectoryRecord.__table__))
     ex = stmt.excluded
     stmt = stmt.on_conflict_do_update(
         index_elements=["connection_id", "kind", "external_id"],
@@ -357,5 +359,5 @@ async def upsert_directory(
             "updated_at": utcnow(),
         },
     )
-    await session.execute(stmt)
+    await session.execute(stmt, rows)
     return len(rows)
