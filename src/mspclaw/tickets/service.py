@@ -8,9 +8,9 @@ import json
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Select, String, all_, any_, bindparam, func, literal_column, select, text, update
+from sqlalchemy import Select, String, Table, all_, any_, bindparam, func, literal_column, select, text, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -186,11 +186,15 @@ async def upsert_tickets(
 
 
 async def _upsert_ticket_rows(session: AsyncSession, rows: list[dict[str, Any]]) -> list[Any]:
-    stmt = pg_insert(Ticket).values(rows)
+    # Executemany form on the Core table: SQLAlchemy compiles the statement once (cached) and
+    # batches the rows into multi-row VALUES itself; ``.values(rows)`` compiled a fresh
+    # 20-columns-per-row statement for every page (~1 ms of CPU per ticket).
+    table = cast(Table, Ticket.__table__)
+    stmt = pg_insert(table)
     excluded = stmt.excluded
     updates: dict[str, Any] = {c: excluded[c] for c in _TICKET_UPDATABLE}
     # A description is only known from single reads; a list read must not erase it.
-    updates["description"] = func.coalesce(excluded.description, Ticket.description)
+    updates["description"] = func.coalesce(excluded.description, table.c.description)
     updates["updated_at"] = func.now()
     upsert: Any = stmt.on_conflict_do_update(
         index_elements=["connection_id", "external_id"],
@@ -198,12 +202,16 @@ async def _upsert_ticket_rows(session: AsyncSession, rows: list[dict[str, Any]])
         # Older never wins. Equal wins only when the content differs: vendors with whole-second
         # stamps (ConnectWise) give several edits the same updated-at, and the next run's
         # overlap re-read then converges on the vendor's current state.
-        where=(Ticket.vendor_updated_at < excluded.vendor_updated_at)
-        | ((Ticket.vendor_updated_at == excluded.vendor_updated_at) & (Ticket.raw != excluded.raw)),
+        where=(table.c.vendor_updated_at < excluded.vendor_updated_at)
+        | ((table.c.vendor_updated_at == excluded.vendor_updated_at) & (table.c.raw != excluded.raw)),
     ).returning(
-        Ticket.id, Ticket.external_id, Ticket.status, Ticket.priority, literal_column("(xmax = 0)").label("inserted")
+        table.c.id,
+        table.c.external_id,
+        table.c.status,
+        table.c.priority,
+        literal_column("(xmax = 0)").label("inserted"),
     )
-    return list((await session.execute(upsert)).all())
+    return list((await session.execute(upsert, rows)).all())
 
 
 async def upsert_notes(
