@@ -21,11 +21,13 @@ from typing import Any
 
 import httpx
 import pytest
+from mspclaw_agent.prompt import EndUserPrompter
+from mspclaw_agent.protocol import Answer, ApprovalRequest, Question
 
 from mspclaw.config import Settings
 from mspclaw.connectors.connectwise.simulator import ConnectWiseSimulator
 from mspclaw.database.core import Database
-from mspclaw.loop.agent_feedback import QUESTION_KEY
+from mspclaw.loop.agent_feedback import QUESTION_KEY, parse_answer
 from mspclaw.sync.runtime import SyncRuntime
 from tests.agents.test_agents import _agent as enroll_agent
 from tests.agents.test_agents import _device_id as stored_device_id
@@ -179,3 +181,21 @@ async def test_a_yes_from_the_device_is_recorded_and_the_ticket_stays_resolved(
         assert kinds == ["feedback", "started", "written_back"], kinds
         assert sim.admin_ticket(external_id)["status"]["name"] == "Completed"
         assert not any("NOT fixed" in str(n.get("text")) for n in sim.admin_notes(external_id))
+
+
+def test_what_counts_as_an_answer() -> None:
+    def said(text: str | None, status: str = "answered") -> str | None:
+        return parse_answer(Answer(question_id="q", status=status, answer=text))  # type: ignore[arg-type]
+
+    assert [said("Yes"), said(" no. "), said("Partly"), said("partial!")] == ["yes", "no", "partial", "partial"]
+    assert said("maybe") is None and said("") is None and said(None, "unavailable") is None
+    assert said("yes", "timeout") is None
+
+
+async def test_the_answer_file_answers_questions_but_never_consent(answers: Path) -> None:
+    prompter = EndUserPrompter(interactive=False)
+    prepare(answers, {"*": "yes"})
+    question = Question(question_id="q1", prompt="Did this fix your problem?", key=QUESTION_KEY, choices=["yes"])
+    assert (await prompter.ask(question)).answer == "yes"
+    consent = await prompter.approve(ApprovalRequest(request_id="r1", title="Reset?", message="ok?", timeout=1))
+    assert consent.status == "unavailable"  # headless: nobody there, and the file is never asked

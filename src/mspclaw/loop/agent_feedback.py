@@ -8,7 +8,9 @@ from the link does. No answer, ``unavailable``, a timeout, an offline device or 
 not yes/no/partial records nothing.
 
 The question goes through the gateway of this process: the one :func:`install` was given, else
-the gateway the executor dispatches endpoint tools through (``endpoint_backend=gateway``).
+the gateway the executor dispatches endpoint tools through (``endpoint_backend=gateway``). Only a
+device connected to this process can be asked (the worker inside ``mspclaw up``); a standalone
+``mspclaw worker`` finds it "not connected here" and records nothing.
 """
 
 from __future__ import annotations
@@ -25,12 +27,13 @@ from mspclaw.loop.models import FeedbackAnswer
 from mspclaw.runs.models import Run, RunStep
 
 ASK_FEEDBACK = "loop.ask_feedback"
-QUEUE = "loop"
+#: its own queue: a question can hold a worker slot while it waits (``mspclaw worker -q loop-feedback``)
+QUEUE = "loop-feedback"
 #: the question's key: what the agent's answer file (MSPCLAW_AGENT_ANSWER_FILE) answers
 QUESTION_KEY = "resolution_feedback"
 CHOICES = ("yes", "no", "partial")
-#: how long the person at the device has to answer
-ASK_SECONDS = 300.0
+#: how long the person at the device has to answer (the job waits that long, then records nothing)
+ASK_SECONDS = 120.0
 _WORDS: dict[str, FeedbackAnswer] = {
     "yes": "yes",
     "y": "yes",

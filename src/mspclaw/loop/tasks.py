@@ -58,7 +58,7 @@ async def sla_check_task(timestamp: int) -> int:
     )
 
 
-@jobs.app.task(name=agent_feedback.ASK_FEEDBACK, queue=QUEUE)
+@jobs.app.task(name=agent_feedback.ASK_FEEDBACK, queue=agent_feedback.QUEUE)
 async def ask_feedback_task(tenant_id: str, run_id: str) -> str | None:
     """A run on a device succeeded and its note is written: ask the person there if it is fixed."""
     from mspclaw.sync import runtime as sync_runtime
