@@ -1,5 +1,6 @@
 """Give the run executor its backends for this process: endpoint tools through the agent gateway
-(or this machine when ``MSPCLAW_ENDPOINT_BACKEND=local``) and the identity backend.
+(or this machine when ``MSPCLAW_ENDPOINT_BACKEND=local``), the identity backend and the
+``rmm_script`` backend (tools as vendor scripts on RMM-managed devices).
 
 ``mspclaw up`` passes its gateway (it holds the sockets); a standalone ``mspclaw worker`` builds a
 dispatch-only gateway whose commands reach the API process holding the socket via LISTEN/NOTIFY.
@@ -13,6 +14,7 @@ from mspclaw.database.core import Database
 from mspclaw.gateway import Gateway
 from mspclaw.identity import wiring as identity_wiring
 from mspclaw.identity.notify import Notifier
+from mspclaw.rmm import wiring as rmm_wiring
 from mspclaw.runs import runtime as runs_runtime
 
 
@@ -22,6 +24,7 @@ def install_executor_backends(
     """Install this process's run runtime with every configured backend."""
     runtime = runs_runtime.install_default(database, settings)
     identity_wiring.register(runtime.router, database, settings, notifier)
+    rmm_wiring.register(runtime.router, database, settings)
     if settings.endpoint_backend == "gateway":
         runtime.router.register(GatewayEndpointBackend(gateway))
     return runtime

@@ -10,6 +10,7 @@ import json
 import random
 import secrets
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
@@ -32,6 +33,8 @@ SCRIPTS = (
     ("Repair WMI", "powershell", False),
 )
 SCRIPT_SECONDS = 0.3
+#: a programmed script's result: (device id, parameter line) -> (output, exit code)
+ScriptResult = Callable[[int, str], tuple[str, int]]
 WEBHOOK_HEADER = "X-MSPclaw-Webhook-Secret"
 
 
@@ -409,6 +412,12 @@ class NinjaOneSimulator(Simulator):
             ok = script["_succeeds"]
             params = f" ({activity['_params']})" if activity["_params"] else ""
             output = f"{script['name']} completed{params}" if ok else "WMI repository is corrupt"
+            exit_code = 0 if ok else 1
+            if script.get("_result") is not None:  # programmed by a test: computed once per run
+                if "_outcome" not in activity:
+                    activity["_outcome"] = script["_result"](activity["deviceId"], activity["_params"])
+                output, exit_code = activity["_outcome"]
+                ok = exit_code == 0
             view.update(
                 statusCode="COMPLETED",
                 status="COMPLETED",
@@ -419,7 +428,7 @@ class NinjaOneSimulator(Simulator):
                         "params": {
                             "script_name": script["name"],
                             "script_result_message": output,
-                            "script_exit_code": 0 if ok else 1,
+                            "script_exit_code": exit_code,
                         }
                     }
                 },
@@ -427,6 +436,19 @@ class NinjaOneSimulator(Simulator):
         return view
 
     # --- admin --------------------------------------------------------------------------
+
+    def program_script(self, name: str, result: ScriptResult, *, language: str = "powershell") -> dict[str, Any]:
+        """Add a script whose runs end with ``result(device_id, parameters)`` (output, exit code)."""
+        script = {
+            "type": "SCRIPT",
+            "id": 10 + len(self.scripts),
+            "name": name,
+            "language": language,
+            "_succeeds": True,
+            "_result": result,
+        }
+        self.scripts.append(script)
+        return script
 
     def webhook_sample(self, ticket_id: str, action: str) -> tuple[dict[str, str], bytes]:
         """A genuine activity delivery for a device (``ticket_id`` names the device)."""
