@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from mspclaw.agents.models import DeviceCredential
 from mspclaw.connectors.registry import get_connector
 from mspclaw.errors import InvalidInput
 from mspclaw.rmm.models import ScriptMap, ScriptMapPut, ScriptMapRead, ToolScript
@@ -160,3 +161,18 @@ async def locate(session: AsyncSession, *, device_id: str | None) -> tuple[Conne
         connection = await connections.get(session, connection_id=record.connection_id)
         assert connection is not None
     return connection, record.external_id
+
+
+async def reach(session: AsyncSession, device: Device) -> dict[str, bool]:
+    """How the planner may reach ``device`` (``DeviceInfo.agent`` / ``rmm``): through its RMM when a
+    connection lists it, through the MSPclaw agent when one is enrolled or no RMM manages it."""
+    try:
+        await locate(session, device_id=str(device.id))
+    except BackendUnsupported:
+        return {"agent": True, "rmm": False}
+    enrolled = await session.scalar(
+        select(DeviceCredential.id)
+        .where(DeviceCredential.device_id == device.id, DeviceCredential.revoked_at.is_(None))
+        .limit(1)
+    )
+    return {"agent": enrolled is not None, "rmm": True}
