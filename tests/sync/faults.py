@@ -1,12 +1,16 @@
 """The fault-injection scenario shared by the per-connector tests: a seeded simulator,
 updates streaming in while it throws 429 bursts, 500s, timeouts, malformed pages and
-duplicate webhook deliveries, a sync "worker" killed mid-run and restarted — and then the
-normalised store must equal the simulator exactly."""
+duplicate webhook deliveries, a real ``mspclaw worker`` process SIGKILLed in the middle of
+its sync job, the job recovered as a dead worker's job and resumed by another worker — and
+then the normalised store must equal the simulator exactly."""
 
 from __future__ import annotations
 
 import asyncio
+import os
 import random
+import signal
+import sys
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -14,8 +18,9 @@ from datetime import datetime
 from typing import Any
 
 import httpx
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
+from mspclaw import jobs
 from mspclaw.connectors.base import WebhooksCapability
 from mspclaw.connectors.models import parse_vendor_time
 from mspclaw.connectors.simulator import FaultPlan, ServedApp, Simulator
@@ -25,7 +30,9 @@ from mspclaw.sync import polling, service
 from mspclaw.sync.api import hooks_router
 from mspclaw.sync.models import Connection, WebhookDelivery
 from mspclaw.sync.runtime import SyncRuntime
+from mspclaw.sync.tasks import POLL_TASK, request_poll
 from mspclaw.tickets.models import Alert, Ticket
+from tests.conftest import TEST_MASTER_KEY
 from tests.sync.conftest import CONNECTOR_OPTIONS, add_connection, run_jobs, sim_settings
 
 Snapshot = dict[str, tuple[Any, ...]]
@@ -146,23 +153,21 @@ async def run_scenario(
                 await asyncio.sleep(rng.uniform(0.0, 0.01))
 
         streamer = asyncio.create_task(stream())
-        # A sync run that dies mid-way (the worker process is killed): no cleanup happens.
-        crashed = asyncio.create_task(polling.poll_connection(rt, connection.id, **options))
+        # The poll job runs in a real worker process, which is SIGKILLed mid-run: no cleanup.
+        async with tenant_session(rt.db.sessions, tenant_id) as session, session.begin():
+            assert await request_poll(session, connection.id)
         store = stored_tickets if vendor.stream == "tickets" else stored_alerts
-        # Kill it once a tenth is stored, or after half a second at the latest: a stream the
-        # vendor returns in one call (NinjaOne alerts) stores nothing until the very end.
-        for attempt in range(3000):
-            await asyncio.sleep(0.01)
-            if attempt >= 50 or crashed.done() or len((await store(rt, connection.id))[0]) >= tickets // 10:
-                break
-        restarts = 0
-        if not crashed.done():
-            crashed.cancel()
-            restarts = 1
-        crash_result = (await asyncio.gather(crashed, return_exceptions=True))[0]
-        assert not isinstance(crash_result, Exception), f"the first run failed: {crash_result!r}"
-        # The restarted worker syncs again while updates keep arriving.
-        await polling.poll_connection(rt, connection.id, **options)
+        restarts = await _kill_worker_mid_sync(rt, connection.id, store, tickets // 10)
+        # Recovery as in production: the dead worker's job goes back to the queue (no heartbeat)
+        # and another worker (in-process here, with the test's fast retries) resumes it while
+        # updates keep arriving.
+        job_app = jobs.bind(rt.db.libpq_url)
+        async with job_app.open_async():
+            retried = await jobs.retry_stalled_jobs(job_app, seconds_since_heartbeat=0)
+        assert retried == restarts, "the killed worker's job was not recovered"
+        await run_jobs(rt, queues=["sync"])
+        # (deliveries processed meanwhile may have queued and run later polls)
+        assert (await _poll_job_status(rt, connection.id))[0] == "succeeded", "the resumed job did not finish"
         await streamer
         await _drain_deliveries(sim)
         await run_jobs(rt, queues=["sync"])
@@ -193,6 +198,61 @@ async def run_scenario(
         hooks.stop()
         await hook_db.engine.dispose()
         server.stop()
+
+
+async def _poll_job_status(rt: SyncRuntime, connection_id: uuid.UUID) -> list[str]:
+    async with tenant_session(rt.db.sessions, None) as session:
+        rows = await session.execute(
+            text(
+                "SELECT status FROM procrastinate_jobs WHERE task_name = :task AND args->>'connection_id' = :conn"
+                " ORDER BY id"
+            ),
+            {"task": POLL_TASK, "conn": str(connection_id)},
+        )
+        return [str(r[0]) for r in rows]
+
+
+async def _kill_worker_mid_sync(
+    rt: SyncRuntime,
+    connection_id: uuid.UUID,
+    store: Callable[[SyncRuntime, uuid.UUID], Awaitable[tuple[Snapshot, int]]],
+    enough: int,
+) -> int:
+    """Start ``mspclaw worker`` on the sync queue, SIGKILL it once its poll job has stored
+    ``enough`` rows (or half a second after the job started: a stream the vendor returns in
+    one call stores nothing until the end); 1 when it died mid-job, 0 when it finished first."""
+    env = {
+        **os.environ,
+        "MSPCLAW_DATABASE_URL": rt.db.url,
+        "MSPCLAW_MASTER_KEY": TEST_MASTER_KEY,
+        "MSPCLAW_LOG_LEVEL": "WARNING",
+    }
+    mspclaw = os.path.join(os.path.dirname(sys.executable), "mspclaw")
+    proc = await asyncio.create_subprocess_exec(
+        mspclaw, "worker", "--queue", "sync", "--concurrency", "1", env=env, start_new_session=True
+    )
+    try:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 120  # the worker process starting on a busy machine
+        started: float | None = None
+        while loop.time() < deadline and proc.returncode is None:
+            await asyncio.sleep(0.01)
+            status = await _poll_job_status(rt, connection_id)
+            if status != ["doing"]:
+                if status != ["todo"]:
+                    break  # finished (or failed) before the kill: the caller's assertions say so
+                continue
+            started = started or loop.time()
+            if loop.time() - started >= 0.5 or len((await store(rt, connection_id))[0]) >= enough:
+                break
+        assert proc.returncode is None, f"the worker exited on its own ({proc.returncode})"
+        os.killpg(proc.pid, signal.SIGKILL)
+        await proc.wait()
+    finally:
+        if proc.returncode is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            await proc.wait()
+    return 1 if await _poll_job_status(rt, connection_id) == ["doing"] else 0
 
 
 async def _register_webhook(rt: SyncRuntime, connection: Connection, hooks_url: str) -> None:

@@ -1,6 +1,7 @@
 """Fault injection per connector: the store matches the simulator exactly afterwards —
 zero missed, zero duplicated — despite 429 bursts, 500s, timeouts, malformed pages,
-duplicate webhook deliveries and a sync killed mid-run. The 10,000-ticket variants are
+duplicate webhook deliveries and an ``mspclaw worker`` process SIGKILLed mid-sync (its job
+recovered and resumed by another worker). The 10,000-ticket variants are
 ``slow``; the reduced ones run by default."""
 
 from __future__ import annotations
@@ -150,7 +151,7 @@ def check(outcome: Outcome, vendor: str) -> None:
     if vendor != "ninjaone":
         assert outcome.rows == len(outcome.expected), "duplicated rows"
     assert outcome.faults.get("rate_limit", 0) > 0 and outcome.faults.get("server_error", 0) > 0
-    assert outcome.restarts == 1, "the sync was not interrupted mid-run"
+    assert outcome.restarts == 1, "the worker was not killed mid-sync"
 
 
 async def _scenario(
