@@ -49,7 +49,7 @@ async def test_reach_says_the_ninjaone_device_has_no_agent_but_an_rmm(
         assert await service.reach(session, unmanaged) == {"agent": True, "rmm": False}
 
 
-@pytest.mark.xfail(strict=True, reason=LOOP_GAP)
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason=LOOP_GAP)
 async def test_disk_ticket_for_a_ninjaone_device_is_fixed_through_ninjaone_scripts(
     rt: SyncRuntime,
     http: httpx.AsyncClient,
