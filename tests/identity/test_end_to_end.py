@@ -215,6 +215,29 @@ async def test_lockout_playbook_unlocks_after_attestation_and_approval(
     assert samba_dc.can_bind(name, USER_PASSWORD)
 
 
+async def test_a_run_waiting_for_verification_resumes_when_the_caller_is_verified(
+    db: Database, keyring: Keyring, tenant_a: TenantFixture, samba_dc: SambaDC, backend: IdentityBackend
+) -> None:
+    """Approved first, verified afterwards: the verification itself must set the run going again."""
+    notification = RecordingBackend("notification")
+    runtime.install(runtime.RunRuntime(db.sessions, BackendRouter(backend, notification)))
+    name = samba_dc.create_user()
+    upn = f"{name}@{DOMAIN}"
+    client_id = await _ad_client(db, keyring, tenant_a, samba_dc, upn)
+    for _ in range(3):
+        samba_dc.can_bind(name, "wrong")
+    run_id = await start(db, tenant_a.id, "account-lockout", client_id, context={"contact": {"email": upn}})
+    await run_worker(db)
+    run = await _approve_until_done(db, tenant_a, run_id)
+    assert run.status == "awaiting_input", run.error  # approved, but the caller is not verified yet
+    assert not samba_dc.can_bind(name, USER_PASSWORD)
+    await attest(db, tenant_a.id, client_id, upn, run_id)
+    await run_worker(db)
+    run = await _approve_until_done(db, tenant_a, run_id)
+    assert run.status == "succeeded", run.error
+    assert samba_dc.can_bind(name, USER_PASSWORD)
+
+
 async def test_group_changes_and_disable_run_through_the_executor(
     db: Database, keyring: Keyring, tenant_a: TenantFixture, samba_dc: SambaDC, backend: IdentityBackend
 ) -> None:
