@@ -12,7 +12,7 @@ from mspclaw.connectors.ninjaone.simulator import NinjaOneSimulator
 from mspclaw.database.session import tenant_session
 from mspclaw.rmm import service
 from mspclaw.rmm.backend import RmmScriptBackend
-from mspclaw.rmm.models import ScriptMapPut
+from mspclaw.rmm.models import RmmToolCall, ScriptMapPut
 from mspclaw.runs.journal import UNKNOWN_OUTCOME
 from mspclaw.sync.models import ScriptRun
 from mspclaw.sync.runtime import SyncRuntime
@@ -81,7 +81,7 @@ async def test_tool_runs_as_ninjaone_script_and_retry_does_not_start_it_twice(
     assert disk.runs[-1][2] == {"Top": "5"}  # path (None) is not passed
 
 
-async def test_a_change_started_but_never_recorded_is_not_started_again(
+async def test_a_refused_start_may_be_retried_but_an_unrecorded_one_is_not_started_again(
     rt: SyncRuntime,
     http: httpx.AsyncClient,
     tenant_a: TenantFixture,
@@ -92,12 +92,26 @@ async def test_a_change_started_but_never_recorded_is_not_started_again(
     await set_map(rt, managed, {**SCRIPT_MAP, "cleanup_temp": {**SCRIPT_MAP["cleanup_temp"], "script": "Gone"}})
     key = new_key()
     cleanup = get_tool("cleanup_temp")
-    failed = await backend(rt).execute(cleanup, {}, context(tenant_a, managed, key))
-    assert not failed.ok and "'Gone' is not available" in str(failed.error)
-    await set_map(rt, managed, SCRIPT_MAP)
-    retried = await backend(rt).execute(cleanup, {}, context(tenant_a, managed, key))
-    assert not retried.ok and retried.error == UNKNOWN_OUTCOME
-    assert disk.runs == [] and await script_runs(rt, tenant_a) == 0
+    refused = await backend(rt).execute(cleanup, {}, context(tenant_a, managed, key))
+    assert not refused.ok and "'Gone' is not available on NinjaOne device" in str(refused.error)
+    await set_map(rt, managed, SCRIPT_MAP)  # the technician fixes the map; the retry runs it once
+    retried = await with_sync_worker(rt, backend(rt).execute(cleanup, {}, context(tenant_a, managed, key)))
+    assert retried.ok and len(disk.runs) == 1, retried.error
+
+    # a process that recorded the call but died before the vendor answered: the change may have run
+    crashed = new_key()
+    async with tenant_session(rt.db.sessions, tenant_a.id) as session, session.begin():
+        session.add(
+            RmmToolCall(
+                idempotency_key=crashed,
+                tool="cleanup_temp",
+                connection_id=managed.connection.id,
+                device_external_id=str(managed.ninja_device),
+            )
+        )
+    again = await backend(rt).execute(cleanup, {}, context(tenant_a, managed, crashed))
+    assert not again.ok and again.error == UNKNOWN_OUTCOME
+    assert len(disk.runs) == 1 and await script_runs(rt, tenant_a) == 1
 
 
 async def test_unmapped_tool_names_connection_and_tool(

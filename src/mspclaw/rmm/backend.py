@@ -5,7 +5,7 @@ reports a result or the tool's timeout passes.
 Idempotency: the script run started for an executor idempotency key is recorded
 (``rmm_tool_calls``) before anything reaches the vendor, so a retried step waits for the run
 already started instead of starting the script again; a change whose start was never recorded
-is not started twice (like the endpoint journal).
+is not started twice (like the endpoint journal), unless the vendor refused it outright.
 """
 
 from __future__ import annotations
@@ -22,9 +22,10 @@ from mspclaw_agent.tools import ToolOutcome
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from mspclaw.connectors import errors as connector_errors
 from mspclaw.database.base import uuid7
 from mspclaw.database.session import tenant_session
-from mspclaw.errors import MSPclawError
+from mspclaw.errors import InvalidInput, MSPclawError
 from mspclaw.rmm import service
 from mspclaw.rmm.models import RmmToolCall, ToolScript
 from mspclaw.runs.journal import UNKNOWN_OUTCOME
@@ -35,6 +36,9 @@ from mspclaw.tools.spec import BackendKind, ToolSpec
 from mspclaw.vault.keys import Keyring
 
 MIN_SCRIPT_SECONDS = 5  # the shortest deadline command mode accepts
+#: refusals raised before the vendor ran anything (no such script or device, no permission,
+#: no script support); timeouts and 5xx may have started the script, so they are not listed
+REFUSED = (InvalidInput, connector_errors.NotFound, connector_errors.MissingPermission, connector_errors.AuthFailed)
 
 
 def parse_output(entry: ToolScript, text: str | None, exit_code: int | None) -> dict[str, Any] | None:
@@ -112,6 +116,8 @@ class RmmScriptBackend:
             try:
                 run_id = await self._start(context.tenant_id, connection.id, device, tool, entry, values, call_id)
             except MSPclawError as exc:
+                if isinstance(exc, REFUSED) and call_id is not None:
+                    await self._forget(context.tenant_id, call_id)  # nothing ran: a retry may start it
                 return outcome(False, {}, f"{connection.name} could not start {entry.script!r}: {exc.message}")
         run = await self._wait(context.tenant_id, run_id, tool.timeout_seconds + self.grace_seconds)
         where = f"{entry.script!r} on {connection.name} device {device}"
@@ -156,6 +162,12 @@ class RmmScriptBackend:
                 assert call is not None
                 call.script_run_id = run.id
             return run.id
+
+    async def _forget(self, tenant_id: uuid.UUID, call_id: uuid.UUID) -> None:
+        async with tenant_session(self.sessions, tenant_id) as session, session.begin():
+            call = await session.get(RmmToolCall, call_id)
+            if call is not None and call.script_run_id is None:
+                await session.delete(call)
 
     async def _wait(self, tenant_id: uuid.UUID, run_id: uuid.UUID, seconds: float) -> ScriptRun | None:
         """The run once finished (the sync queue's poll job tracks it), or as it is at the deadline."""
