@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import ForeignKey, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, Integer, LargeBinary, String, Text, UniqueConstraint, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -43,7 +43,8 @@ class Connection(IdMixin, TimestampMixin, TenantMixin, Base):
 
 
 class SyncCursor(IdMixin, TenantMixin, Base):
-    """Where the next incremental read of one stream starts (vendor clock)."""
+    """Where the next incremental read of one stream starts (vendor clock); the ``notes``
+    stream instead keeps the tickets whose notes are still to be read."""
 
     __tablename__ = "sync_cursors"
     __table_args__ = (UniqueConstraint("connection_id", "stream"),)
@@ -53,6 +54,8 @@ class SyncCursor(IdMixin, TenantMixin, Base):
     updated_since: Mapped[datetime | None] = mapped_column()
     runs: Mapped[int] = mapped_column(Integer, default=0)
     updated_at: Mapped[datetime] = mapped_column()
+    #: Stream ``notes``: vendor ids of tickets whose notes are still to be read, oldest first.
+    pending: Mapped[list[str]] = mapped_column(JSONB, default=list, server_default=text("'[]'::jsonb"))
 
 
 class UnmappedValue(IdMixin, TenantMixin, Base):
@@ -224,6 +227,9 @@ class SyncResult(BaseModel):
     stale: int = 0
     pages: int = 0
     events: int = 0
+    notes_read: int = Field(0, description="Tickets whose notes this run read (at most the per-run cap).")
+    notes_added: int = 0
+    notes_pending: int = Field(0, description="Tickets whose notes wait for the next run.")
 
 
 class ScriptRunCreate(BaseModel):

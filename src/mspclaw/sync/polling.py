@@ -6,6 +6,12 @@ Cursor rule: a run reads changes after ``cursor - overlap`` and, when it complet
 changed behind an id-ordered walk is re-read next run; the overlap absorbs clock skew.
 Connectors that list oldest-change-first are walked by keyset (``since`` = last item),
 which no concurrent update can shift, and checkpoint after every page.
+
+Notes: a run from a stored cursor queues every ticket it saw really change on the
+``notes`` stream's pending list (in the transaction that stored the ticket), then reads the
+notes of at most ``NOTES_PER_POLL`` queued tickets, oldest first; the rest wait for the next
+run. A ticket leaves the list in the transaction that stored its notes, so nothing is lost
+to a crash, and a re-read only re-inserts nothing (notes are unique per vendor id).
 """
 
 from __future__ import annotations
@@ -17,17 +23,19 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mspclaw.connectors.base import AlertsCapability, Connector, DirectoryCapability, TicketsCapability
 from mspclaw.connectors.errors import NotFound as VendorNotFound
+from mspclaw.connectors.models import Note as VendorNote
 from mspclaw.database.base import utcnow, uuid7
 from mspclaw.database.session import tenant_session
 from mspclaw.sync import service
 from mspclaw.sync.models import Connection, Mappings, SyncCursor, SyncResult
 from mspclaw.sync.runtime import SyncRuntime
 from mspclaw.tickets import service as tickets
+from mspclaw.tickets.models import Ticket
 
 log = structlog.get_logger(__name__)
 
@@ -35,6 +43,22 @@ log = structlog.get_logger(__name__)
 #: A third-party connector declares it with a ``tickets_ordered_by_update = True`` attribute.
 ORDERED_BY_UPDATE = {"superops"}
 KEYSET_STEP = timedelta(milliseconds=1)
+#: Most tickets whose notes one run reads (one vendor request each; the rest carry over).
+NOTES_PER_POLL = 50
+NOTES_STREAM = "notes"
+
+#: Append ticket ids to the notes pending list, skipping ones already queued (one atomic statement).
+_QUEUE_NOTES = text(
+    "UPDATE sync_cursors SET updated_at = :now, pending = pending || ("
+    " SELECT coalesce(jsonb_agg(to_jsonb(u.x) ORDER BY u.n), '[]'::jsonb)"
+    " FROM unnest(CAST(:ids AS text[])) WITH ORDINALITY AS u(x, n) WHERE NOT jsonb_exists(pending, u.x))"
+    " WHERE connection_id = :connection AND stream = :stream"
+)
+#: Take one ticket off the notes pending list (``jsonb - text`` drops matching array strings).
+_NOTES_DONE = text(
+    "UPDATE sync_cursors SET updated_at = :now, pending = pending - CAST(:id AS text)"
+    " WHERE connection_id = :connection AND stream = :stream"
+)
 
 
 @dataclass
@@ -77,7 +101,9 @@ async def _advance(rt: SyncRuntime, connection: Connection, stream: str, value: 
             cursor.runs += 1
 
 
-async def _store_page(rt: SyncRuntime, connection: Connection, connector: Connector, items: list[Any]) -> int:
+async def _store_page(
+    rt: SyncRuntime, connection: Connection, connector: Connector, items: list[Any], *, queue_notes: bool = False
+) -> int:
     links = {k: str(v) for k, v in Mappings.model_validate(connection.mappings or {}).clients.items()}
     async with tenant_session(rt.db.sessions, connection.tenant_id) as session, session.begin():
         changed = await tickets.upsert_tickets(
@@ -88,7 +114,46 @@ async def _store_page(rt: SyncRuntime, connection: Connection, connector: Connec
             client_links=links,
         )
         await service.record_unmapped(session, connection=connection, mappings=connector.mappings)
+        if queue_notes and changed:
+            ids = list(await session.scalars(select(Ticket.external_id).where(Ticket.id.in_(changed))))
+            order = {t.external_id: i for i, t in enumerate(items)}
+            ids = sorted(set(ids), key=lambda x: order.get(x, len(order)))
+            params = {"now": utcnow(), "ids": ids, "connection": connection.id, "stream": NOTES_STREAM}
+            await session.execute(_QUEUE_NOTES, params)
     return len(changed)
+
+
+async def _store_notes(rt: SyncRuntime, connection: Connection, external_id: str, notes: list[VendorNote]) -> int:
+    """Store the notes just read for one ticket (``note.added`` per new one) and take the
+    ticket off the notes pending list, in one transaction. Returns the notes added."""
+    async with tenant_session(rt.db.sessions, connection.tenant_id) as session, session.begin():
+        added = await tickets.upsert_notes(
+            session, tenant_id=connection.tenant_id, connection_id=connection.id, notes=notes
+        )
+        params = {"now": utcnow(), "id": external_id, "connection": connection.id, "stream": NOTES_STREAM}
+        await session.execute(_NOTES_DONE, params)
+    return added
+
+
+async def sync_notes(
+    rt: SyncRuntime, connection: Connection, connector: TicketsCapability, result: SyncResult, *, limit: int
+) -> None:
+    """Read the notes of up to ``limit`` queued tickets, oldest first; the rest stay queued."""
+    async with tenant_session(rt.db.sessions, connection.tenant_id) as session:
+        queued = await session.scalar(
+            select(SyncCursor.pending).where(
+                SyncCursor.connection_id == connection.id, SyncCursor.stream == NOTES_STREAM
+            )
+        )
+    queued = list(queued or [])
+    for external_id in queued[:limit]:
+        try:
+            notes = await connector.list_notes(external_id)
+        except VendorNotFound:
+            notes = []  # gone at the vendor: the reconcile walk marks it deleted
+        result.notes_read += 1
+        result.notes_added += await _store_notes(rt, connection, external_id, notes)
+    result.notes_pending = max(len(queued) - limit, 0)
 
 
 async def sync_tickets(
@@ -100,6 +165,10 @@ async def sync_tickets(
     async with tenant_session(rt.db.sessions, connection.tenant_id) as session, session.begin():
         cursor = await _cursor(session, connection, "tickets")
         stored = cursor.updated_since
+        # The first sync reads no notes (one request per ticket); later runs queue changed tickets.
+        queue_notes = stored is not None
+        if queue_notes:
+            await _cursor(session, connection, NOTES_STREAM)
     overlap = timedelta(seconds=connection.overlap_seconds)
     walk = _Walk(since=None if full or stored is None else stored - overlap, run_start=utcnow())
     walk.seen = set() if walk.since is None else None
@@ -118,7 +187,9 @@ async def sync_tickets(
                 walk.seen.update(t.external_id for t in page.items)
             await _settle(rt, connection, storing, checkpoint, result)
             checkpoint = None
-            storing = asyncio.create_task(_store_page(rt, connection, connector, list(page.items)))
+            storing = asyncio.create_task(
+                _store_page(rt, connection, connector, list(page.items), queue_notes=queue_notes)
+            )
             page_newest = page.watermark or max((t.updated_at for t in page.items), default=None)
             if page_newest is not None and (walk.newest is None or page_newest > walk.newest):
                 walk.newest = page_newest
@@ -203,7 +274,12 @@ async def sync_directory(rt: SyncRuntime, connection: Connection, connector: Dir
 
 
 async def poll_connection(
-    rt: SyncRuntime, connection_id: uuid.UUID, *, full: bool = False, **connector_options: Any
+    rt: SyncRuntime,
+    connection_id: uuid.UUID,
+    *,
+    full: bool = False,
+    notes_per_poll: int = NOTES_PER_POLL,
+    **connector_options: Any,
 ) -> SyncResult:
     """One polling run. A failure is recorded on the connection and re-raised."""
     connection = await load_connection(rt, connection_id)
@@ -229,6 +305,9 @@ async def poll_connection(
             if connector.supports("alerts"):
                 assert isinstance(connector, AlertsCapability)
                 await sync_alerts(rt, connection, connector, result)
+            if connector.supports("tickets"):  # after alerts: up to one request per ticket
+                assert isinstance(connector, TicketsCapability)
+                await sync_notes(rt, connection, connector, result, limit=notes_per_poll)
             if reconcile and connector.supports("directory"):
                 assert isinstance(connector, DirectoryCapability)
                 await sync_directory(rt, connection, connector)
@@ -285,8 +364,5 @@ async def refresh_ticket(rt: SyncRuntime, connection: Connection, external_id: s
             return "deleted" if n else "absent"
         notes = await connector.list_notes(external_id)
         await _store_page(rt, connection, connector, [ticket])
-        async with tenant_session(rt.db.sessions, connection.tenant_id) as session, session.begin():
-            await tickets.upsert_notes(
-                session, tenant_id=connection.tenant_id, connection_id=connection.id, notes=notes
-            )
+        await _store_notes(rt, connection, external_id, notes)  # a poll need not read them again
     return "refreshed"
