@@ -32,6 +32,7 @@ from mspclaw.identity import views as identity_views
 from mspclaw.identity import wiring as identity_wiring
 from mspclaw.loop.views import router as loop_router
 from mspclaw.reasoning.views import router as reasoning_router
+from mspclaw.rmm.views import router as rmm_router
 from mspclaw.runs.views import router as runs_router
 from mspclaw.sync import api as sync_api
 from mspclaw.sync import runtime as sync_runtime
@@ -53,6 +54,7 @@ def api_router() -> APIRouter:
     router.include_router(triage_views.router)
     router.include_router(reasoning_router)
     router.include_router(loop_router)
+    router.include_router(rmm_router)
     return router
 
 

@@ -88,6 +88,7 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("PUT", "/api/v1/connections/{object_id}/mappings"): {"status": {"Open": "open"}},
     ("POST", "/api/v1/connections/{object_id}/client-links"): {"vendor_external_id": "1", "client_id": "{b:client}"},
     ("POST", "/api/v1/connections/{object_id}/scripts"): {"device_external_id": "1", "script": "probe"},
+    ("PUT", "/api/v1/connections/{object_id}/script-map"): {"tools": {}},
     ("POST", "/api/v1/loop/notify-targets"): {"name": "probe", "url": "json://127.0.0.1:9/probe"},
     ("PUT", "/api/v1/loop/connections/{connection_id}/settings"): {"public_reply": True},
     ("POST", "/api/v1/runs/{run_id}/feedback"): {"answer": "yes"},
