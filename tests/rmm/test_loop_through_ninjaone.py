@@ -8,7 +8,6 @@ from __future__ import annotations
 import uuid
 
 import httpx
-import pytest
 
 from mspclaw.connectors.connectwise.simulator import ConnectWiseSimulator
 from mspclaw.connectors.ninjaone.simulator import NinjaOneSimulator
@@ -23,11 +22,6 @@ from tests.loop.conftest import psa  # noqa: F401 - fixture
 from tests.loop.helpers import AUTO_POLICY, create_ticket, loop_actions, runs_of, setup_loop
 from tests.rmm.conftest import SCRIPT_MAP, Disk, managed_device, with_sync_worker
 from tests.sync.conftest import CONNECTOR_OPTIONS, run_jobs
-
-#: ``mspclaw.loop.flows.ticket_context`` builds DeviceInfo(id, hostname, os) only: agent defaults to
-#: True and rmm to False, so the planner routes every device to the endpoint backend. The loop owner
-#: fills them with ``DeviceInfo(..., **await mspclaw.rmm.service.reach(session, device))``.
-LOOP_GAP = "loop.flows.ticket_context does not set DeviceInfo.agent/rmm (see mspclaw.rmm.service.reach)"
 
 
 async def test_reach_says_the_ninjaone_device_has_no_agent_but_an_rmm(
@@ -49,7 +43,6 @@ async def test_reach_says_the_ninjaone_device_has_no_agent_but_an_rmm(
         assert await service.reach(session, unmanaged) == {"agent": True, "rmm": False}
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=LOOP_GAP)
 async def test_disk_ticket_for_a_ninjaone_device_is_fixed_through_ninjaone_scripts(
     rt: SyncRuntime,
     http: httpx.AsyncClient,

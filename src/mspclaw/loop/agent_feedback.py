@@ -7,8 +7,8 @@ the agent's Question/Answer prompt. The answer is recorded by the same service a
 from the link does. No answer, ``unavailable``, a timeout, an offline device or an answer that is
 not yes/no/partial records nothing.
 
-The question goes through the gateway of this process: the one :func:`install` was given, else
-the gateway the executor dispatches endpoint tools through (``endpoint_backend=gateway``). Only a
+The question goes through the gateway of this process, which ``install_executor_backends``
+installs here when endpoint tools go through agents (``endpoint_backend=gateway``). Only a
 device connected to this process can be asked (the worker inside ``mspclaw up``); a standalone
 ``mspclaw worker`` finds it "not connected here" and records nothing.
 """
@@ -57,14 +57,8 @@ def install(asker: Asker | None) -> None:
 
 
 def current_asker() -> Asker | None:
-    """The installed asker, else the gateway behind the executor's endpoint backend, else None."""
-    if _asker is not None:
-        return _asker
-    from mspclaw.agents.backend import GatewayEndpointBackend
-    from mspclaw.runs import runtime
-
-    endpoint = getattr(runtime.current().router, "_backends", {}).get("endpoint")
-    return endpoint.gateway.ask if isinstance(endpoint, GatewayEndpointBackend) else None
+    """The asker this process installed (``install_executor_backends`` gives its gateway's), else None."""
+    return _asker
 
 
 def question_for(run: Run, subject: str | None) -> Question:

@@ -40,6 +40,7 @@ from mspclaw.loop.notes import (
 from mspclaw.playbooks.loader import builtin_playbooks
 from mspclaw.playbooks.matcher import match_playbooks
 from mspclaw.playbooks.models import ClientInfo, ContactInfo, DeviceInfo, TicketContext, TicketInfo
+from mspclaw.rmm import service as rmm_service
 from mspclaw.runs.flows import start_run
 from mspclaw.runs.models import TERMINAL, Approval, Run, RunStart, RunStep
 from mspclaw.sync import service as connections
@@ -151,6 +152,7 @@ async def ticket_context(
             id=str(device.id),
             hostname=device.hostname,
             os=device.os if device.os in ("linux", "macos", "windows") else None,
+            **await rmm_service.reach(session, device),  # through its RMM when no agent is enrolled
         )
         if device
         else DeviceInfo(agent=False),
