@@ -319,6 +319,17 @@ def sandbox_supported() -> bool:
     return probe.returncode == 0
 
 
+def _installation_under_tmp() -> str:
+    """The folder holding this installation (virtualenv and the agent package) when it lies below
+    /tmp, which the sandbox covers; "" when it lies elsewhere."""
+    import mspclaw_agent
+
+    paths = [Path(sys.prefix).resolve(), Path(mspclaw_agent.__file__).resolve().parent]
+    if not all(p.is_relative_to("/tmp") for p in paths):  # noqa: S108 - the folder the sandbox covers
+        return ""
+    return os.path.commonpath([str(p) for p in paths])
+
+
 def _agent_argv(agent: DemoAgent, *args: str) -> list[str]:
     """The agent command line; in the sandbox its /tmp, /var/tmp and home are demo folders, so
     approving the demo's temp clean-up touches nothing of yours."""
@@ -326,13 +337,19 @@ def _agent_argv(agent: DemoAgent, *args: str) -> list[str]:
         return [str(AGENT_BIN), "--state-dir", str(agent.state_dir), *args]
     box = agent.sandbox
     inner = [str(AGENT_BIN), "--state-dir", "/tmp/agent-state", *args]  # noqa: S108 - inside the sandbox
-    # bind /var/tmp first: once /tmp is covered, a sandbox folder below /tmp is out of sight
+    # bind /var/tmp first: once /tmp is covered, a sandbox folder below /tmp is out of sight. An
+    # installation below /tmp (a CI checkout) is bound back read-only at its own path from the
+    # working directory, which still points at the host's folder once /tmp is covered (mount must
+    # not canonicalise "." into the covered path); read-only, so the clean-up cannot touch it.
     script = (
+        'H="$2"; if [ -n "$H" ]; then cd "$H" || exit 1; fi; '
         'mount --bind "$1/var-tmp" /var/tmp && mount --bind "$1/tmp" /tmp && '
-        'mkdir -p /tmp/home && export HOME=/tmp/home TMPDIR=/tmp && shift && exec "$@"'
+        'if [ -n "$H" ]; then mkdir -p "$H" && mount --no-canonicalize --bind . "$H" && '
+        'mount -o remount,bind,ro "$H" && cd /; fi && '
+        'mkdir -p /tmp/home && export HOME=/tmp/home TMPDIR=/tmp && shift 2 && exec "$@"'
     )
     unshare = ["unshare", "--user", "--map-root-user", "--mount", "--propagation", "private"]
-    return [*unshare, "sh", "-c", script, "sh", str(box), *inner]
+    return [*unshare, "sh", "-c", script, "sh", str(box), _installation_under_tmp(), *inner]
 
 
 def demo_agent_dirs(data_dir: Path, *, sandbox: bool) -> DemoAgent:
