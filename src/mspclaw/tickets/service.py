@@ -325,7 +325,9 @@ async def upsert_alerts(
 async def _upsert_alert_rows(
     session: AsyncSession, rows: list[dict[str, Any]]
 ) -> list[tuple[str, str, uuid.UUID | None, dict[str, Any]]]:
-    stmt = pg_insert(Alert).values(rows)
+    # Executemany form on the Core table, as for tickets: one cached compiled statement.
+    table = cast(Table, Alert.__table__)
+    stmt = pg_insert(table)
     ex = stmt.excluded
     upsert: Any = stmt.on_conflict_do_update(
         index_elements=["connection_id", "external_id"],
@@ -334,15 +336,15 @@ async def _upsert_alert_rows(
             "message": ex.message,
             "raw_severity": ex.raw_severity,
             "raw": ex.raw,
-            "resolved_at": func.coalesce(Alert.resolved_at, ex.resolved_at),
+            "resolved_at": func.coalesce(table.c.resolved_at, ex.resolved_at),
             "updated_at": func.now(),
         },
-        where=(Alert.open != ex.open)
-        | (Alert.message != ex.message)
-        | Alert.raw_severity.is_distinct_from(ex.raw_severity),
-    ).returning(Alert.id, Alert.external_id, Alert.open, literal_column("(xmax = 0)").label("inserted"))
+        where=(table.c.open != ex.open)
+        | (table.c.message != ex.message)
+        | table.c.raw_severity.is_distinct_from(ex.raw_severity),
+    ).returning(table.c.id, table.c.external_id, table.c.open, literal_column("(xmax = 0)").label("inserted"))
     events: list[tuple[str, str, uuid.UUID | None, dict[str, Any]]] = []
-    for row in (await session.execute(upsert)).all():
+    for row in (await session.execute(upsert, rows)).all():
         kind = "alert.raised" if row.inserted else "alert.updated" if row.open else "alert.resolved"
         events.append((kind, "alert", row.id, {"external_id": row.external_id, "open": row.open}))
     return events
