@@ -177,18 +177,12 @@ async def _record(session: AsyncSession, row: Verification, actor: Actor, action
 
 async def _resume_run(session: AsyncSession, run_id: uuid.UUID) -> None:
     """A run paused for this verification continues (its next step is gated again)."""
-    from mspclaw.runs import service as runs
-    from mspclaw.runs.executor import defer_advance
+    from mspclaw.runs.flows import resume_when_unblocked
     from mspclaw.runs.models import Run
 
     run = await session.get(Run, run_id)
-    if run is None or run.status != "awaiting_input":
-        return
-    if any(q.status == "pending" for q in await runs.questions_of(session, run_id=run.id)):
-        return  # still waiting for a technician's answer: answering it resumes the run
-    # the executor returns early on any awaiting_* status: the run must be running again
-    run.status = "running"
-    await defer_advance(session, run)
+    if run is not None:
+        await resume_when_unblocked(session, run)
 
 
 async def start_otp(

@@ -251,11 +251,20 @@ async def answer_question(
         target_id=question.id,
         detail={"run_id": str(run.id), "input": question.input_name},
     )
-    pending = [q for q in await service.questions_of(session, run_id=run.id) if q.status == "pending"]
-    if run.status == "awaiting_input" and not pending:
-        run.status = "running"
-        await defer_advance(session, run)
+    await resume_when_unblocked(session, run)
     return question
+
+
+async def resume_when_unblocked(session: AsyncSession, run: Run) -> None:
+    """A run paused for input (answers, a caller's verification) continues once no question is
+    pending; its next step is gated again. The executor returns early on any awaiting_* status,
+    so the run must be running before its next advance."""
+    if run.status != "awaiting_input":
+        return
+    if any(q.status == "pending" for q in await service.questions_of(session, run_id=run.id)):
+        return
+    run.status = "running"
+    await defer_advance(session, run)
 
 
 def get_playbook_input(run: Run, name: str) -> PlaybookInput:
