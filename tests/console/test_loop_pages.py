@@ -14,6 +14,7 @@ import pytest
 from mspclaw.connectors.connectwise.simulator import ConnectWiseSimulator
 from mspclaw.connectors.simulator import ServedApp, TicketChange
 from mspclaw.sync import polling
+from mspclaw.sync.models import Connection
 from mspclaw.sync.runtime import SyncRuntime
 from tests.conftest import TenantFixture
 from tests.console.helpers import approval_ids, console_login
@@ -40,11 +41,11 @@ async def browser(app: object) -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
-async def _ticket_waiting_for_approval(
+async def _linked_psa_client(
     http: httpx.AsyncClient, tenant: TenantFixture, rt: SyncRuntime, psa: tuple[ConnectWiseSimulator, str]
-) -> tuple[str, str, str]:
-    """A PSA ticket synced, triaged and matched; its run waits for approval. Returns
-    (ticket id, vendor ticket id, connection id)."""
+) -> tuple[Connection, str, httpx.Response]:
+    """A gated client with one device, a connection to the PSA and the client link. Returns
+    (connection, vendor company id, the link's response)."""
     sim, url = psa
     h = tenant.headers
     client = (await http.post("/api/v1/clients", headers=h, json={"name": "Contoso", "policy": GATED_POLICY})).json()
@@ -58,12 +59,22 @@ async def _ticket_waiting_for_approval(
         headers=h,
         json={"vendor_external_id": company, "client_id": client["id"]},
     )
+    return connection, company, linked
+
+
+async def _ticket_waiting_for_approval(
+    http: httpx.AsyncClient, tenant: TenantFixture, rt: SyncRuntime, psa: tuple[ConnectWiseSimulator, str]
+) -> tuple[str, str, str]:
+    """A PSA ticket synced, triaged and matched; its run waits for approval. Returns
+    (ticket id, vendor ticket id, connection id)."""
+    sim, _url = psa
+    connection, company, linked = await _linked_psa_client(http, tenant, rt, psa)
     assert linked.status_code == 200, linked.text
     external = str(sim.admin_create_ticket(TicketChange(subject=SUBJECT, company=company))["id"])
     for _ in range(4):
         await polling.poll_connection(rt, connection.id, **CONNECTOR_OPTIONS)
         await run_jobs(rt)
-    tickets = (await http.get("/api/v1/tickets", headers=h)).json()
+    tickets = (await http.get("/api/v1/tickets", headers=tenant.headers)).json()
     ticket = next(t for t in tickets if t["external_id"] == external)
     return ticket["id"], external, str(connection.id)
 
@@ -191,19 +202,9 @@ async def test_a_suggested_playbook_is_started_from_the_ticket_page(
     tenant_a: TenantFixture,
     psa: tuple[ConnectWiseSimulator, str],
 ) -> None:
-    sim, url = psa
+    sim, _url = psa
     h = tenant_a.headers
-    client = (await http.post("/api/v1/clients", headers=h, json={"name": "Contoso", "policy": GATED_POLICY})).json()
-    await http.post(
-        "/api/v1/devices", headers=h, json={"client_id": client["id"], "hostname": "PC-0001", "os": "linux"}
-    )
-    connection = await add_connection(rt, tenant_a.id, "connectwise", sim_settings(sim, url, "connectwise"))
-    company = str(min(sim.companies))
-    await http.post(
-        f"/api/v1/connections/{connection.id}/client-links",
-        headers=h,
-        json={"vendor_external_id": company, "client_id": client["id"]},
-    )
+    connection, company, _linked = await _linked_psa_client(http, tenant_a, rt, psa)
     sim.admin_create_ticket(TicketChange(subject="Computer very slow and freezing since the update", company=company))
     await polling.poll_connection(rt, connection.id, **CONNECTOR_OPTIONS)
     await run_jobs(rt)  # triaged and decided: a suggestion starts nothing

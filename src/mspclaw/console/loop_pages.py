@@ -22,6 +22,7 @@ from mspclaw.database.session import tenant_session
 from mspclaw.errors import MSPclawError
 from mspclaw.loop import flows as loop_flows
 from mspclaw.runs import flows
+from mspclaw.runs import service as runs
 from mspclaw.runs.models import TERMINAL
 from mspclaw.tenancy.models import Tenant
 
@@ -59,7 +60,7 @@ async def tickets_page(request: Request) -> Response:
     async with tenant_session(get_db(request).sessions, me.technician.tenant_id) as session:
         tenant = await session.get(Tenant, me.technician.tenant_id)
         rows = await queries.ticket_rows(session)
-        waiting = len(await queries.pending_approvals(session))
+        waiting = len(await runs.list_approvals(session, status="pending", limit=200))
     return _page(request, me, tenant, "tickets.html", rows=rows, waiting=waiting)
 
 

@@ -11,9 +11,10 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from mspclaw.loop.flows import latest_triage
 from mspclaw.loop.models import LoopAction
 from mspclaw.runs import service as runs
-from mspclaw.runs.models import Approval, Run, RunDetail
+from mspclaw.runs.models import Approval, ApprovalRead, Run, RunDetail
 from mspclaw.tenancy.models import Client
 from mspclaw.tickets import service as tickets
 from mspclaw.tickets.models import Ticket, TicketNote
@@ -41,7 +42,7 @@ class TicketPage:
     actions: list[LoopAction]
     runs: list[RunDetail]
     notes: list[TicketNote]
-    pending: list[Approval] = field(default_factory=list)
+    pending: list[ApprovalRead] = field(default_factory=list)
 
 
 @dataclass
@@ -120,7 +121,7 @@ async def ticket_rows(session: AsyncSession, *, limit: int = 100) -> list[Ticket
 async def ticket_page(session: AsyncSession, *, ticket_id: uuid.UUID) -> TicketPage:
     """One ticket: triage, every loop decision, its runs in full and the notes in the PSA."""
     ticket = await tickets.get_ticket(session, ticket_id=ticket_id)
-    triage = (await _latest_triage(session, [ticket.id])).get(ticket.id)
+    triage = await latest_triage(session, ticket.id)
     actions = list(
         await session.scalars(
             select(LoopAction).where(LoopAction.ticket_id == ticket.id).order_by(LoopAction.created_at)
@@ -128,7 +129,7 @@ async def ticket_page(session: AsyncSession, *, ticket_id: uuid.UUID) -> TicketP
     )
     run_rows = list(await session.scalars(select(Run).where(Run.ticket_ref == str(ticket.id)).order_by(Run.created_at)))
     details = [await runs.detail(session, run=r) for r in run_rows]
-    pending = [a for r in run_rows for a in await runs.approvals_of(session, run_id=r.id) if a.status == "pending"]
+    pending = [a for d in details for a in d.approvals if a.status == "pending"]
     client = await session.get(Client, ticket.client_id) if ticket.client_id else None
     return TicketPage(
         ticket=ticket,
@@ -146,23 +147,23 @@ async def pending_approvals(session: AsyncSession) -> list[ApprovalRow]:
     approvals = await runs.list_approvals(session, status="pending", limit=200)
     run_ids = {a.run_id for a in approvals}
     run_map = {r.id: r for r in await session.scalars(select(Run).where(Run.id.in_(run_ids)))} if run_ids else {}
-    ticket_ids: list[uuid.UUID] = []
+    ticket_of: dict[uuid.UUID, uuid.UUID] = {}
     for r in run_map.values():
         try:
-            ticket_ids.append(uuid.UUID(str(r.ticket_ref)))
+            ticket_of[r.id] = uuid.UUID(str(r.ticket_ref))
         except ValueError:
             continue  # a run started without a ticket (CLI/API)
+    ticket_ids = set(ticket_of.values())
     ticket_map = (
         {t.id: t for t in await session.scalars(select(Ticket).where(Ticket.id.in_(ticket_ids)))} if ticket_ids else {}
     )
     names = await _client_names(session, {r.client_id for r in run_map.values()})
-    rows = []
-    for a in approvals:
-        run = run_map[a.run_id]
-        ticket = None
-        try:
-            ticket = ticket_map.get(uuid.UUID(str(run.ticket_ref)))
-        except ValueError:
-            ticket = None
-        rows.append(ApprovalRow(approval=a, run=run, client=names.get(run.client_id), ticket=ticket))
-    return rows
+    return [
+        ApprovalRow(
+            approval=a,
+            run=run_map[a.run_id],
+            client=names.get(run_map[a.run_id].client_id),
+            ticket=ticket_map.get(ticket_of[a.run_id]) if a.run_id in ticket_of else None,
+        )
+        for a in approvals
+    ]
