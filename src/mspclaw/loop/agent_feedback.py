@@ -16,10 +16,9 @@ device connected to this process can be asked (the worker inside ``mspclaw up``)
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 
 from mspclaw_agent.protocol import Answer, Question
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mspclaw import jobs
@@ -80,14 +79,9 @@ def parse_answer(answer: Answer) -> FeedbackAnswer | None:
     return _WORDS.get(" ".join(answer.answer.strip().lower().rstrip(".!").split()))
 
 
-async def ran_on_device(session: AsyncSession, run: Run) -> bool:
-    """Whether the run did something on its device through the agent/endpoint backend."""
-    if run.device_id is None:
-        return False
-    found = await session.scalar(
-        select(RunStep.id).where(RunStep.run_id == run.id, RunStep.backend == "endpoint").limit(1)
-    )
-    return found is not None
+def ran_on_device(run: Run, steps: Iterable[RunStep]) -> bool:
+    """Whether the run did something on its device through the agent/endpoint backend (its loaded steps)."""
+    return run.device_id is not None and any(step.backend == "endpoint" for step in steps)
 
 
 async def defer_ask(session: AsyncSession, tenant_id: uuid.UUID, run: Run) -> None:

@@ -69,9 +69,7 @@ UNSURE = "unsure"
 
 def automation_principal(tenant_id: uuid.UUID) -> Principal:
     """The loop acting on its own: recorded as actor type 'automation'."""
-    return Principal(
-        tenant_id=tenant_id, actor=Actor("automation", "loop", "MSPclaw loop"), permissions=AUTOMATION_PERMISSIONS
-    )
+    return Principal(tenant_id=tenant_id, actor=notify.LOOP_ACTOR, permissions=AUTOMATION_PERMISSIONS)
 
 
 async def _remember(session: AsyncSession, action: LoopAction) -> LoopAction | None:
@@ -86,7 +84,7 @@ async def _remember(session: AsyncSession, action: LoopAction) -> LoopAction | N
     await savepoint.commit()
     await record(
         session,
-        actor=Actor("automation", "loop", "MSPclaw loop"),
+        actor=notify.LOOP_ACTOR,
         action=f"loop.{action.kind}",
         target_type="ticket",
         target_id=action.ticket_id,
@@ -441,7 +439,7 @@ async def after_run(
             detail["public_reply"] = True
             detail["feedback_link"] = url is not None
     detail.update(await write_to_psa(session, keyring, ticket, notes=writes, status=status))
-    if run.status == "succeeded" and await agent_feedback.ran_on_device(session, run):
+    if run.status == "succeeded" and agent_feedback.ran_on_device(run, steps):
         # asked in its own job, after this note is committed: an unanswered prompt never holds it up
         await agent_feedback.defer_ask(session, tenant_id, run)
         detail["agent_question"] = True
@@ -674,9 +672,11 @@ async def check_sla(
         .join(Run, Run.id == LoopAction.run_id)
         .where(LoopAction.kind == "started", Run.status.not_in(tuple(TERMINAL)))
     )
+    warned_query = select(LoopAction.ticket_id).where(LoopAction.kind == "sla_warning")
     if ticket_id is not None:
         query = query.where(LoopAction.ticket_id == ticket_id)
-    warned = set((await session.scalars(select(LoopAction.ticket_id).where(LoopAction.kind == "sla_warning"))).all())
+        warned_query = warned_query.where(LoopAction.ticket_id == ticket_id)
+    warned = set((await session.scalars(warned_query)).all())
     actions: list[LoopAction] = []
     for started, run in (await session.execute(query)).tuples().all():
         if started.ticket_id is None or started.ticket_id in warned:
