@@ -174,3 +174,28 @@ async def tenant_a(db: Database) -> TenantFixture:
 @pytest.fixture
 async def tenant_b(db: Database) -> TenantFixture:
     return await make_tenant(db, "Bravo MSP")
+
+
+@pytest.fixture
+def restore_logging() -> Iterator[None]:
+    """A CLI test configures structlog onto CliRunner's captured stdout and reads settings from
+    the environment it patched: undo both afterwards."""
+    import structlog
+
+    from mspclaw.config import get_settings
+
+    saved = structlog.get_config()
+    yield
+    structlog.configure(**saved)
+    get_settings.cache_clear()
+
+
+@pytest.fixture
+def cli_env(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, restore_logging: None) -> None:
+    """In-process CLI commands (typer's CliRunner) on the test's database, with wide tables."""
+    from mspclaw.config import get_settings
+
+    monkeypatch.setenv("MSPCLAW_DATABASE_URL", database_url)
+    monkeypatch.setenv("MSPCLAW_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("COLUMNS", "200")
+    get_settings.cache_clear()

@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 import typer
 from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -62,7 +63,7 @@ JSON_OPT = typer.Option(False, "--json", help="Print JSON instead of a table.")
 
 def fail(message: str, code: int = 1) -> None:
     """Print an actionable error and exit non-zero."""
-    err.print(f"[bold red]error:[/] {message}")
+    err.print(f"[bold red]error:[/] {escape(message)}")  # a message is text, never markup
     raise typer.Exit(code)
 
 
@@ -697,13 +698,14 @@ def _register_domains() -> None:
     from mspclaw.runs.commands import runs_app
     from mspclaw.sync.commands import connection_app
     from mspclaw.tools.commands import tools_app
-    from mspclaw.triage.commands import eval_app, triage_command
+    from mspclaw.triage.commands import embeddings_app, eval_app, triage_command
     from mspclaw.triage.eval_ops import alerts_command, routing_command
 
     app.command("triage", help="Triage tickets from a JSON-lines file (one JSON result per line).")(triage_command)
     eval_app.command("routing")(routing_command)
     eval_app.command("alerts")(alerts_command)
     app.add_typer(eval_app, name="eval")
+    app.add_typer(embeddings_app, name="embeddings")
     app.add_typer(playbook_app, name="playbook")
     app.command("simulate")(simulate_command)
     app.command("connectors")(connectors_command)

@@ -42,6 +42,14 @@ class Settings(BaseSettings):
     #: Where endpoint tools run: on devices through their agents ("gateway", the product), or on
     #: this machine ("local": development, demos and tests where this host is the device).
     endpoint_backend: Literal["gateway", "local"] = "gateway"
+    #: Embeddings for similar tickets and duplicates: "hashing" (offline default, nothing to
+    #: install) or "sentence-transformers" (the optional ``embeddings`` extra). Switching backend
+    #: means re-embedding: ``mspclaw embeddings reembed``.
+    embedding_backend: Literal["hashing", "sentence-transformers"] = "hashing"
+    #: sentence-transformers model: a local folder (offline) or a model name in its cache.
+    embedding_model: str = "sentence-transformers/all-MiniLM-L6-v2"
+    #: dimension of the hashing backend's vectors (256 has the approximate-nearest-neighbour index)
+    embedding_dim: int = Field(default=256, ge=16, le=4096)
 
     @property
     def effective_log_format(self) -> str:

@@ -6,11 +6,8 @@ Runs in a sync test so the commands own their event loop, as they do from a shel
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-import structlog
 from typer.testing import CliRunner
 
 from mspclaw.cli import app as main_app
@@ -23,23 +20,8 @@ def _json(output: str) -> dict:  # type: ignore[type-arg]
     return json.loads(output[output.index("{") :])
 
 
-@pytest.fixture
-def restore_logging() -> Iterator[None]:
-    """The CLI configures structlog onto CliRunner's captured stdout; undo that afterwards."""
-    saved = structlog.get_config()
-    yield
-    structlog.configure(**saved)
-    get_settings.cache_clear()
-
-
-@pytest.mark.usefixtures("restore_logging")
-def test_run_commands_round_trip(
-    database_url: str, tmp_path: Path, tenant_a: TenantFixture, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("MSPCLAW_DATABASE_URL", database_url)
-    monkeypatch.setenv("MSPCLAW_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("COLUMNS", "200")
-    get_settings.cache_clear()
+@pytest.mark.usefixtures("cli_env")
+def test_run_commands_round_trip(tenant_a: TenantFixture) -> None:
     cli = CliRunner()
     assert cli.invoke(main_app, ["client", "create", "Contoso"]).exit_code == 0
 

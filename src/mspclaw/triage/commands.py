@@ -220,3 +220,64 @@ def eval_intent_command(
         typer.echo(report.model_dump_json(indent=2))
     else:
         render_report(report, Console())
+
+
+embeddings_app = typer.Typer(
+    name="embeddings",
+    help="Ticket embeddings for similar tickets and duplicates: status, and re-embedding after a backend switch.",
+    no_args_is_help=True,
+)
+
+TENANT_OPTION = typer.Option("--tenant", "-t", envvar="MSPCLAW_TENANT", help="Tenant slug or id.")
+
+
+@embeddings_app.command("status")
+def embeddings_status_command(
+    tenant: Annotated[str | None, TENANT_OPTION] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """The configured backend and how many of the tenant's tickets it has embedded."""
+    from mspclaw.cli import console, open_database, print_rows, run, tenant_scope
+    from mspclaw.triage import similarity
+
+    async def main() -> None:
+        async with open_database() as db, tenant_scope(db, tenant) as (session, _tenant):
+            status = await similarity.embedding_status(session, tenant_id=_tenant.id)
+        if as_json:
+            console.print_json(json.dumps(status))
+            return
+        others = ", ".join(f"{k}: {v}" for k, v in status["other_backends"].items()) or "none"
+        print_rows([{**status, "other_backends": others}], list(status), False, "Ticket embeddings")
+
+    run(main)
+
+
+@embeddings_app.command("reembed")
+def embeddings_reembed_command(tenant: Annotated[str | None, TENANT_OPTION] = None) -> None:
+    """Embed every live ticket that has no vector of the configured backend (after switching
+    MSPCLAW_EMBEDDING_BACKEND or _MODEL). Commits batch by batch; run it again to carry on."""
+    import time
+
+    from mspclaw.cli import console, open_database, run
+    from mspclaw.database.session import tenant_session
+    from mspclaw.triage import similarity
+
+    async def main() -> None:
+        async with open_database() as db:
+            async with tenant_session(db.sessions, None) as probe:
+                from mspclaw.cli import resolve_tenant
+
+                chosen = await resolve_tenant(probe, tenant)
+            started, done, after = time.perf_counter(), 0, None
+            name = similarity.backend().name  # loads the model (or fails clearly) before any work
+            while True:
+                async with tenant_session(db.sessions, chosen.id) as session, session.begin():
+                    ids = await similarity.reembed_batch(session, tenant_id=chosen.id, after=after)
+                if not ids:
+                    break
+                done, after = done + len(ids), ids[-1]
+                console.print(f"{done} ticket(s) embedded with {name}")
+            elapsed = time.perf_counter() - started
+            console.print(f"done: {done} ticket(s) of {chosen.slug} embedded with {name} in {elapsed:.1f} s")
+
+    run(main)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import os
 import re
 import zlib
 from collections.abc import Sequence
@@ -99,44 +100,65 @@ class HashingEmbedding:
 
 
 class SentenceTransformerEmbedding:
-    """Optional backend using a sentence-transformers model (downloads the model on first use)."""
+    """Optional backend: a sentence-transformers model, from a local folder or the model cache.
 
-    def __init__(self, model_name: str = "sentence-transformers/all-MiniLM-L6-v2") -> None:
+    Nothing is downloaded while MSPclaw runs (``HF_HUB_OFFLINE`` is set for the load); a model
+    that is neither a folder nor already cached is a clear configuration error.
+    """
+
+    def __init__(self, model: str = "sentence-transformers/all-MiniLM-L6-v2") -> None:
+        detail = {"backend": "sentence-transformers", "model": model}
         try:
             from sentence_transformers import SentenceTransformer
         except ImportError as exc:
             raise EmbeddingBackendUnavailable(
                 "the sentence-transformers embedding backend needs the optional extra: "
-                "pip install 'mspclaw[embeddings]' (or pip install sentence-transformers); "
-                "the default offline backend 'hashing' needs nothing",
-                detail={"backend": "sentence-transformers", "model": model_name},
+                "pip install 'mspclaw[embeddings]'; the default backend 'hashing' needs nothing",
+                detail=detail,
             ) from exc
-        self._model: Any = SentenceTransformer(model_name)
-        self._model_name = model_name
-        self._dim = int(self._model.get_sentence_embedding_dimension())
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        try:
+            self._model: Any = SentenceTransformer(model, device="cpu")
+        except Exception as exc:
+            raise EmbeddingBackendUnavailable(
+                f"could not load the sentence-transformers model {model!r} ({type(exc).__name__}: {exc}); "
+                "set MSPCLAW_EMBEDDING_MODEL to a local model folder (nothing is downloaded at run time)",
+                detail=detail,
+            ) from exc
+        # sentence-transformers 6 renamed the method; 5.x has only the old name
+        dimension = (
+            getattr(self._model, "get_embedding_dimension", None) or self._model.get_sentence_embedding_dimension
+        )
+        self._dim = int(dimension())
+        label = re.sub(r"[^A-Za-z0-9._-]+", "-", model.rstrip("/\\").rsplit("/", 1)[-1]) or "model"
+        self._name = f"st-{label[:60]}-{self._dim}"
 
     @property
     def name(self) -> str:
-        return f"st-{self._model_name.rsplit('/', 1)[-1]}"
+        return self._name
 
     @property
     def dim(self) -> int:
         return self._dim
 
     def embed(self, texts: Sequence[str]) -> list[list[float]]:
-        vectors = self._model.encode(list(texts), normalize_embeddings=True)
+        vectors = self._model.encode(list(texts), normalize_embeddings=True, show_progress_bar=False)
         return [[float(x) for x in row] for row in vectors]
 
 
-def get_backend(name: str = "hashing") -> EmbeddingBackend:
-    """Backend by configuration name: 'hashing' (default) or 'sentence-transformers'."""
+BACKENDS = ("hashing", "sentence-transformers")
+
+
+def get_backend(
+    name: str = "hashing", *, model: str = "sentence-transformers/all-MiniLM-L6-v2", dim: int = DEFAULT_DIM
+) -> EmbeddingBackend:
+    """Backend by configuration name: 'hashing' (default, ``dim`` wide) or 'sentence-transformers'
+    (``model``: a local folder or a cached model name)."""
     if name == "hashing":
-        return HashingEmbedding()
+        return HashingEmbedding(dim)
     if name == "sentence-transformers":
-        return SentenceTransformerEmbedding()
-    raise EmbeddingBackendUnavailable(
-        f"unknown embedding backend {name!r}; choose 'hashing' or 'sentence-transformers'"
-    )
+        return SentenceTransformerEmbedding(model)
+    raise EmbeddingBackendUnavailable(f"unknown embedding backend {name!r}; choose one of {', '.join(BACKENDS)}")
 
 
 def cosine(a: Sequence[float], b: Sequence[float]) -> float:

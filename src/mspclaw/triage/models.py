@@ -12,16 +12,17 @@ from typing import Any
 
 from pgvector.sqlalchemy import Vector
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import Float, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import Float, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from mspclaw.database.base import Base, IdMixin, TenantMixin, TimestampMixin
 from mspclaw.triage.embeddings import DEFAULT_DIM
 
-#: Dimension of the stored vectors: the default offline backend's. Another backend with a
-#: different dimension needs its own column (a migration), never a silent truncation.
+#: Width of the default offline backend's vectors, the ones the HNSW index covers. The column
+#: itself is unsized: each row records its backend, and only rows of one backend are compared.
 EMBEDDING_DIM = DEFAULT_DIM
+INDEXED_BACKEND = f"hashing-v1-{EMBEDDING_DIM}"
 
 
 class TriageRecord(IdMixin, TenantMixin, Base):
@@ -59,18 +60,21 @@ class TicketEmbedding(TenantMixin, Base):
 
     __tablename__ = "ticket_embeddings"
     __table_args__ = (
+        # Approximate nearest neighbours for the default backend's rows (migration 0013); rows of
+        # another backend are compared exactly, within one tenant.
         Index(
-            "ix_ticket_embeddings_hnsw",
-            "embedding",
+            "ix_ticket_embeddings_hnsw_default",
+            text(f"(embedding::vector({EMBEDDING_DIM})) vector_cosine_ops"),
             postgresql_using="hnsw",
             postgresql_with={"m": 16, "ef_construction": 64},
-            postgresql_ops={"embedding": "vector_cosine_ops"},
+            postgresql_where=text(f"backend = '{INDEXED_BACKEND}'"),
         ),
     )
 
     ticket_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"), primary_key=True)
     backend: Mapped[str] = mapped_column(String(100))
-    embedding: Mapped[list[float]] = mapped_column(Vector(EMBEDDING_DIM))
+    #: unsized: each backend has its own width, recorded with ``backend``
+    embedding: Mapped[list[float]] = mapped_column(Vector())
     ticket_updated_at: Mapped[datetime] = mapped_column()
     updated_at: Mapped[datetime] = mapped_column()
 

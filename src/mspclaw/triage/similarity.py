@@ -14,12 +14,20 @@ from typing import Any
 from sqlalchemy import Uuid, and_, bindparam, func, or_, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import TextClause
 
+from mspclaw.config import get_settings
 from mspclaw.database.base import utcnow
 from mspclaw.tickets.models import Ticket
 from mspclaw.tickets.service import OPEN_STATUSES
-from mspclaw.triage.embeddings import EmbeddingBackend, HashingEmbedding
-from mspclaw.triage.models import EMBEDDING_DIM, DuplicateProposal, SimilarTicket, TicketEmbedding
+from mspclaw.triage.embeddings import EmbeddingBackend, get_backend
+from mspclaw.triage.models import (
+    EMBEDDING_DIM,
+    INDEXED_BACKEND,
+    DuplicateProposal,
+    SimilarTicket,
+    TicketEmbedding,
+)
 
 RESOLVED_STATUSES = ("resolved", "closed")
 TOP_K = 5
@@ -28,17 +36,25 @@ DUPLICATE_THRESHOLD = 0.8
 DUPLICATE_WINDOW = timedelta(hours=48)
 RESOLUTION_CHARS = 600
 
-_BACKEND: EmbeddingBackend = HashingEmbedding(EMBEDDING_DIM)
+_BACKENDS: dict[tuple[str, str, int], EmbeddingBackend] = {}
 
 
 def backend() -> EmbeddingBackend:
-    """The embedding backend whose vectors the table holds (the offline default)."""
-    return _BACKEND
+    """The configured embedding backend (``MSPCLAW_EMBEDDING_*``), loaded once per process.
+
+    Rows of other backends stay in the table but are never compared with its vectors.
+    """
+    settings = get_settings()
+    key = (settings.embedding_backend, settings.embedding_model, settings.embedding_dim)
+    found = _BACKENDS.get(key)
+    if found is None:
+        found = _BACKENDS[key] = get_backend(key[0], model=key[1], dim=key[2])
+    return found
 
 
 def embed(text_: str) -> list[float]:
-    """One text's embedding with the stored backend."""
-    return _BACKEND.embed([text_])[0]
+    """One text's embedding with the configured backend."""
+    return backend().embed([text_])[0]
 
 
 async def store_embedding(
@@ -53,7 +69,7 @@ async def store_embedding(
     stmt = pg_insert(TicketEmbedding).values(
         ticket_id=ticket_id,
         tenant_id=tenant_id,
-        backend=_BACKEND.name,
+        backend=backend().name,
         embedding=vector,
         ticket_updated_at=ticket_updated_at,
         updated_at=utcnow(),
@@ -78,12 +94,13 @@ async def _iterative_scan(session: AsyncSession) -> None:
     await session.execute(text("SET LOCAL hnsw.iterative_scan = 'relaxed_order'"))
 
 
-#: The hot path of every triage, as plain SQL: built and compiled once, not per call (the ORM
-#: statement cost ~10x the query itself on a loaded box). Both tables are filtered by the
-#: tenant explicitly, so it is as scoped as an ORM query in a tenant session. The ANN search
-#: runs in the inner query; per-row lookups only run for its k rows.
-_SIMILAR_SQL = text(
-    """
+#: The hot path of every triage, as plain SQL: built and compiled once per backend, not per call
+#: (the ORM statement cost ~10x the query itself on a loaded box). Both tables are filtered by
+#: the tenant explicitly, so it is as scoped as an ORM query in a tenant session. The ANN
+#: search runs in the inner query; per-row lookups only run for its k rows. For the default
+#: backend the distance is written exactly as the partial HNSW index's expression, with the
+#: backend as a literal, so the planner can use that index; other backends are compared exactly.
+_SIMILAR_TEMPLATE = """
     SELECT top.*,
            (SELECT n.body FROM ticket_notes n
              WHERE n.ticket_id = top.id AND n.tenant_id = :tenant
@@ -91,17 +108,31 @@ _SIMILAR_SQL = text(
            (SELECT l.intent FROM triage_intent_labels l
              WHERE l.ticket_id = top.id AND l.tenant_id = :tenant) AS label
       FROM (SELECT t.id, t.number, t.subject, t.status, t.assignee, t.raw,
-                   e.embedding <=> CAST(:vector AS vector) AS distance
+                   {distance} AS distance
               FROM ticket_embeddings e JOIN tickets t ON t.id = e.ticket_id
              WHERE e.tenant_id = :tenant AND t.tenant_id = :tenant
-               AND e.backend = :backend AND t.deleted_at IS NULL
+               AND {backend} AND t.deleted_at IS NULL
                AND t.status IN ('resolved', 'closed')
                AND e.ticket_id IS DISTINCT FROM :exclude
-             ORDER BY e.embedding <=> CAST(:vector AS vector)
+             ORDER BY {distance}
              LIMIT :k) AS top
      ORDER BY top.distance
-    """
-).bindparams(bindparam("exclude", type_=Uuid()), bindparam("tenant", type_=Uuid()))
+"""
+_SIMILAR_SQL: dict[str, TextClause] = {}
+
+
+def _similar_sql(backend_name: str) -> TextClause:
+    found = _SIMILAR_SQL.get(backend_name)
+    if found is None:
+        if backend_name == INDEXED_BACKEND:
+            distance = f"(e.embedding::vector({EMBEDDING_DIM})) <=> CAST(:vector AS vector({EMBEDDING_DIM}))"
+            where = f"e.backend = '{INDEXED_BACKEND}'"
+        else:
+            distance, where = "e.embedding <=> CAST(:vector AS vector)", "e.backend = :backend"
+        found = _SIMILAR_SQL[backend_name] = text(
+            _SIMILAR_TEMPLATE.format(distance=distance, backend=where)
+        ).bindparams(bindparam("exclude", type_=Uuid()), bindparam("tenant", type_=Uuid()))
+    return found
 
 
 def _literal(vector: list[float]) -> str:
@@ -118,11 +149,12 @@ async def similar_resolved(
 ) -> list[SimilarTicket]:
     """The ``k`` resolved tickets of ``tenant_id`` nearest ``vector`` by cosine distance, with
     their last note and any technician label, in one round trip."""
+    name = backend().name
+    params: dict[str, Any] = {"tenant": tenant_id, "vector": _literal(vector), "exclude": exclude, "k": k}
+    if name != INDEXED_BACKEND:
+        params["backend"] = name
     await _iterative_scan(session)
-    rows = await session.execute(
-        _SIMILAR_SQL,
-        {"tenant": tenant_id, "vector": _literal(vector), "backend": _BACKEND.name, "exclude": exclude, "k": k},
-    )
+    rows = await session.execute(_similar_sql(name), params)
     return [
         SimilarTicket(
             ticket_id=r.id,
@@ -187,6 +219,7 @@ async def duplicates(
         .where(
             TicketEmbedding.tenant_id == ticket.tenant_id,
             Ticket.tenant_id == ticket.tenant_id,
+            TicketEmbedding.backend == backend().name,
             Ticket.id != ticket.id,
             Ticket.status.in_(OPEN_STATUSES),
             Ticket.deleted_at.is_(None),
@@ -215,3 +248,67 @@ async def duplicates(
             )
         )
     return sorted(proposals, key=lambda p: -p.similarity)
+
+
+# --- switching backend ------------------------------------------------------------------------
+
+#: tickets embedded per call and committed per transaction by ``reembed``
+REEMBED_BATCH = 256
+
+
+async def embedding_status(session: AsyncSession, *, tenant_id: uuid.UUID) -> dict[str, Any]:
+    """The configured backend, how many live tickets it has embedded, and rows of other backends."""
+    current = backend().name
+    live = await session.scalar(
+        select(func.count()).select_from(Ticket).where(Ticket.tenant_id == tenant_id, Ticket.deleted_at.is_(None))
+    )
+    rows = await session.execute(
+        select(TicketEmbedding.backend, func.count())
+        .join(Ticket, Ticket.id == TicketEmbedding.ticket_id)
+        .where(TicketEmbedding.tenant_id == tenant_id, Ticket.deleted_at.is_(None))
+        .group_by(TicketEmbedding.backend)
+        .order_by(TicketEmbedding.backend)
+    )
+    by_backend = {name: int(count) for name, count in rows.all()}
+    embedded = by_backend.get(current, 0)
+    return {
+        "backend": current,
+        "dimension": backend().dim,
+        "live_tickets": int(live or 0),
+        "embedded": embedded,
+        "missing": int(live or 0) - embedded,
+        "other_backends": {k: v for k, v in by_backend.items() if k != current},
+    }
+
+
+async def reembed_batch(
+    session: AsyncSession, *, tenant_id: uuid.UUID, after: uuid.UUID | None = None
+) -> list[uuid.UUID]:
+    """Embed the next batch (by id, after ``after``) of live tickets that have no vector of the
+    configured backend; returns their ids (empty when none is left). One transaction per call:
+    an interrupted re-embed keeps what it finished and the next run carries on."""
+    from mspclaw.triage.normalise import normalise_ticket
+
+    current = backend()
+    has_current = (
+        select(TicketEmbedding.ticket_id)
+        .where(TicketEmbedding.ticket_id == Ticket.id, TicketEmbedding.backend == current.name)
+        .exists()
+    )
+    stmt = (
+        select(Ticket.id, Ticket.subject, Ticket.description, Ticket.vendor_updated_at)
+        .where(Ticket.tenant_id == tenant_id, Ticket.deleted_at.is_(None), ~has_current)
+        .order_by(Ticket.id)
+        .limit(REEMBED_BATCH)
+    )
+    if after is not None:
+        stmt = stmt.where(Ticket.id > after)
+    rows = (await session.execute(stmt)).all()
+    if not rows:
+        return []
+    vectors = current.embed([normalise_ticket(r.subject, r.description or "").text for r in rows])
+    for row, vector in zip(rows, vectors, strict=True):
+        await store_embedding(
+            session, tenant_id=tenant_id, ticket_id=row.id, vector=vector, ticket_updated_at=row.vendor_updated_at
+        )
+    return [r.id for r in rows]
