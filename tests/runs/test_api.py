@@ -68,6 +68,50 @@ async def test_playbooks_and_dry_run(http: httpx.AsyncClient, tenant_a: TenantFi
     assert (await http.get("/api/v1/runs", headers=tenant_a.headers)).json()["total"] == 0  # no side effects
 
 
+async def test_client_settings_feed_playbook_inputs(http: httpx.AsyncClient, tenant_a: TenantFixture) -> None:
+    """Inputs declared `source: client` come from the client record's stack.settings."""
+    bare = (await http.post("/api/v1/clients", headers=tenant_a.headers, json={"name": "Bare"})).json()
+    missing = await http.post(
+        "/api/v1/playbooks/vpn-connectivity/dry-run", headers=tenant_a.headers, json={"client_id": bare["id"]}
+    )
+    assert missing.status_code == 422 and "vpn_gateway" in missing.text, missing.text
+
+    settings = {"vpn_gateway": "vpn.contoso.example", "vpn_port": 10443, "cleanup_paths": ["/tmp/acme-cache"]}
+    created = await http.post(
+        "/api/v1/clients", headers=tenant_a.headers, json={"name": "Contoso", "stack": {"settings": settings}}
+    )
+    assert created.status_code == 201, created.text
+    client_id = created.json()["id"]
+
+    def args(body: dict[str, Any], step: str) -> dict[str, Any]:
+        return next(s["args"] for s in body["plan"]["steps"] if s["id"] == step)
+
+    dry = await http.post(
+        "/api/v1/playbooks/vpn-connectivity/dry-run", headers=tenant_a.headers, json={"client_id": client_id}
+    )
+    assert dry.status_code == 200, dry.text
+    assert args(dry.json(), "resolve_gateway") == {"name": "vpn.contoso.example"}
+    assert args(dry.json(), "reach_gateway") == {"host": "vpn.contoso.example", "port": 10443}
+    disk = await http.post(
+        "/api/v1/playbooks/low-disk-space/dry-run", headers=tenant_a.headers, json={"client_id": client_id}
+    )
+    assert args(disk.json(), "cleanup") == {"older_than_hours": 72, "paths": ["/tmp/acme-cache"]}
+    # a value given in the request's context wins over the stored one, for that dry-run only
+    override = await http.post(
+        "/api/v1/playbooks/vpn-connectivity/dry-run",
+        headers=tenant_a.headers,
+        json={"client_id": client_id, "context": {"client": {"vpn_gateway": "vpn2.contoso.example"}}},
+    )
+    assert args(override.json(), "resolve_gateway") == {"name": "vpn2.contoso.example"}
+
+    for bad in ({"VPN Gateway": "x"}, {"id": "x"}, {"vpn_gateway": {"nested": 1}}):
+        refused = await http.patch(
+            f"/api/v1/clients/{client_id}", headers=tenant_a.headers, json={"stack": {"settings": bad}}
+        )
+        assert refused.status_code == 422 and refused.json()["error"] == "invalid_input", refused.text
+        assert "stack.settings" in refused.json()["message"]
+
+
 async def test_question_and_approval_round_trip_over_http(
     http: httpx.AsyncClient, db: Database, tenant_a: TenantFixture, endpoint: RecordingBackend
 ) -> None:

@@ -41,7 +41,7 @@ from mspclaw.playbooks.loader import builtin_playbooks
 from mspclaw.playbooks.matcher import match_playbooks
 from mspclaw.playbooks.models import ClientInfo, ContactInfo, DeviceInfo, TicketContext, TicketInfo
 from mspclaw.rmm import service as rmm_service
-from mspclaw.runs.flows import start_run
+from mspclaw.runs.flows import client_fields, start_run
 from mspclaw.runs.models import TERMINAL, Approval, Run, RunStart, RunStep
 from mspclaw.sync import service as connections
 from mspclaw.sync.models import DirectoryRecord
@@ -154,7 +154,7 @@ async def ticket_context(
         )
         if device
         else DeviceInfo(agent=False),
-        client=ClientInfo(id=str(client.id), name=client.name),
+        client=ClientInfo.model_validate(client_fields(client)),
     )
     return context, device, mapping.reason
 

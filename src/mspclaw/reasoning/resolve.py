@@ -27,7 +27,7 @@ from mspclaw.playbooks.models import ClientInfo, Playbook, TicketContext, Ticket
 from mspclaw.reasoning import store
 from mspclaw.reasoning.models import InstructionContext, PlanResult, ProposedPlan
 from mspclaw.reasoning.planner import LLMPlanner, UsageHook, plan_instruction
-from mspclaw.runs.flows import DryRun, dry_run, start_run
+from mspclaw.runs.flows import DryRun, client_fields, dry_run, start_run
 from mspclaw.runs.models import Run, RunRead, RunStart
 from mspclaw.tenancy.models import Client, Device
 from mspclaw.tickets.models import Ticket
@@ -148,7 +148,7 @@ async def ticket_scope(
     run_context = TicketContext(
         ticket=TicketInfo(id=str(ticket.id), subject=ticket.subject, body=ticket.description or ""),
         contact=contact,
-        client=ClientInfo(id=str(client.id), name=client.name),
+        client=ClientInfo.model_validate(client_fields(client)),
     )
     return TicketScope(ticket, client, device, context, run_context)
 

@@ -33,7 +33,7 @@ from mspclaw.runs.models import TERMINAL, Approval, Question, Run, RunStart
 from mspclaw.runs.policy_gate import GateContext, StepProposal, approval_reasons, check_step
 from mspclaw.tenancy import service as tenancy
 from mspclaw.tenancy.models import Client, Device
-from mspclaw.tenancy.policy import ClientPolicy
+from mspclaw.tenancy.policy import ClientPolicy, ClientStack
 
 #: author recorded for the shipped playbooks (four eyes compares approvers against it)
 BUILTIN_AUTHOR = "mspclaw:builtin"
@@ -70,13 +70,20 @@ def get_playbook(playbook_id: str) -> LoadedPlaybook:
         raise NotFound(f"playbook {playbook_id} not found", detail={"id": playbook_id}) from None
 
 
+def client_fields(client: Client) -> dict[str, Any]:
+    """What playbooks see as ``client``: the client's settings (``stack.settings``), its id and name."""
+    settings = ClientStack.model_validate(client.stack or {}).settings
+    return {**settings, "id": str(client.id), "name": client.name}
+
+
 async def run_context(
     session: AsyncSession, *, client: Client | None, device_id: uuid.UUID | None, context: TicketContext
 ) -> TicketContext:
     """The ticket context enriched with the stored client and device (404 for other tenants')."""
     data = context.model_dump()
     if client is not None:
-        data["client"] = {**data["client"], "id": str(client.id), "name": client.name}
+        # stored settings first; values the caller put in the context override them for this run
+        data["client"] = {**client_fields(client), **data["client"], "id": str(client.id), "name": client.name}
     if device_id is not None:
         device = await tenancy.get_or_raise(session, Device, device_id, "device")
         if client is not None and device.client_id != client.id:

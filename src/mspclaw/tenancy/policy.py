@@ -117,3 +117,21 @@ class ClientStack(BaseModel):
     rmm_connection_id: str | None = None
     rmm_organization_id: str | None = None
     email_domains: list[str] = Field(default_factory=list)
+    settings: dict[str, str | int | float | bool | list[str]] = Field(
+        default_factory=dict,
+        description=(
+            "This client's values that playbooks read with `source: client`, by field name: "
+            "vpn_gateway, vpn_port, mail_host, default_license_sku, all_staff_group, cleanup_paths, "
+            "cleanup_age_hours, probe_host, ... (see each playbook's inputs)."
+        ),
+    )
+
+    @field_validator("settings")
+    @classmethod
+    def _setting_names(cls, values: dict[str, object]) -> dict[str, object]:
+        for name in values:
+            if not re.fullmatch(r"[a-z][a-z0-9_]{0,62}", name):
+                raise ValueError(f"setting name {name!r} must be lower_snake_case (a playbook input's field)")
+            if name in ("id", "name"):
+                raise ValueError(f"setting name {name!r} is reserved: the client's own {name}")
+        return values
