@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -14,7 +15,7 @@ import pytest
 from mspclaw.connectors.base import MemoryReplayGuard
 from mspclaw.connectors.connectwise.adapter import ConnectWiseConnector
 from mspclaw.connectors.connectwise.simulator import API, ConnectWiseSimulator
-from mspclaw.connectors.errors import WebhookRejected
+from mspclaw.connectors.errors import ConfigInvalid, WebhookRejected
 from mspclaw.connectors.models import TicketCreate
 from mspclaw.connectors.simulator import ServedApp, Simulator, WebhookReceiver
 from mspclaw.connectors.testing import ConnectorConformance, Credentials, full_sync
@@ -117,6 +118,26 @@ async def test_registered_callback_is_delivered_signed_and_verifies(
                 await conn.verify_webhook(*received[1], now=datetime.now(UTC), replay=guard)
             assert info.value.reason == "replayed"
             sim.callbacks.clear()
+
+
+async def test_request_rate_is_a_connection_setting(cw: tuple[ConnectWiseSimulator, str]) -> None:
+    sim, url = cw
+    spec = ConnectWiseConnector.spec()
+    for bad in (0, 0.1, 500, "fast"):
+        with pytest.raises(ConfigInvalid) as refused:
+            spec.validate_config({**cw_config(sim, url), "requests_per_second": bad})
+        assert refused.value.detail == [{"field": "requests_per_second", "problem": refused.value.detail[0]["problem"]}]
+    async with ConnectWiseConnector(cw_config(sim, url), connection_id="cw-default") as conn:
+        default = conn.client(url)
+        assert (default.budget.rate, default.budget.burst) == (10.0, 10)
+        await default.aclose()
+    # Two requests a second: after the first two, each request waits for the budget.
+    slow = {**cw_config(sim, url), "requests_per_second": 2}
+    async with ConnectWiseConnector(spec.validate_config(slow), connection_id="cw-slow") as conn:
+        started = time.monotonic()
+        for _ in range(6):
+            await conn.get_ticket(str(next(iter(sim.tickets))))
+        assert time.monotonic() - started >= 1.5
 
 
 async def test_key_url_on_foreign_host_is_rejected(cw: tuple[ConnectWiseSimulator, str]) -> None:

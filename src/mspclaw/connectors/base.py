@@ -184,10 +184,14 @@ class Connector(ABC):
         is_throttled: ThrottleCheck | None = None,
         idempotency_header: str | None = None,
     ) -> ResilientClient:
-        """A resilient client at this connection's budget (the spec's published rate limit)."""
+        """A resilient client at this connection's budget: the spec's published rate limit, or
+        the connection's own ``requests_per_second`` where its spec offers that setting."""
         limit = self.spec().rate_limit
         rate = limit.per_second if limit else 10.0
         burst = limit.burst if limit and limit.burst else max(1, int(rate))
+        override = self.config.get("requests_per_second")
+        if override is not None:
+            rate, burst = float(override), max(1, int(float(override)))
         return ResilientClient(
             base_url,
             connection_id=self.connection_id,
