@@ -115,12 +115,11 @@ async def test_react_diagnosis_runs_only_read_tools_and_keeps_a_transcript() -> 
 ToolCalls = list[tuple[str, dict[str, Any]]]
 
 
-@contextlib.asynccontextmanager
-async def openai_stub(
+def openai_stub_app(
     answer: dict[str, Any] | Callable[[dict[str, Any]], ToolCalls],
-) -> AsyncIterator[tuple[str, list[dict[str, Any]]]]:
-    """A local OpenAI-compatible /v1/chat/completions server: it answers with the final-output
-    tool called with ``answer``, or with the tool calls ``answer(request body)`` returns."""
+) -> tuple[FastAPI, list[dict[str, Any]]]:
+    """An OpenAI-compatible /v1/chat/completions app: it answers with the final-output tool called
+    with ``answer``, or with the tool calls ``answer(request body)`` returns; and its requests."""
     app = FastAPI()
     requests: list[dict[str, Any]] = []
 
@@ -156,6 +155,15 @@ async def openai_stub(
             "usage": {"prompt_tokens": 120, "completion_tokens": 30, "total_tokens": 150},
         }
 
+    return app, requests
+
+
+@contextlib.asynccontextmanager
+async def openai_stub(
+    answer: dict[str, Any] | Callable[[dict[str, Any]], ToolCalls],
+) -> AsyncIterator[tuple[str, list[dict[str, Any]]]]:
+    """:func:`openai_stub_app` served on loopback in this event loop; yields its /v1 URL."""
+    app, requests = openai_stub_app(answer)
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None))
     task = asyncio.create_task(server.serve())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -77,3 +78,38 @@ def test_sampling_is_stratified_and_labels_are_slugged() -> None:
     assert sorted(sampled) == ["a"] * 8 + ["b"] * 2
     assert slug_label("HR Support") == "hr_support"
     assert slug_label("Administrative rights") == "administrative_rights"
+
+
+@pytest.mark.skipif(not _endava_available(), reason="endava dataset not on this machine")
+def test_endava_llm_comparison_against_a_local_openai_compatible_server() -> None:
+    """The LLM sees the dataset's labels and the quoted ticket; its answers are scored alone and
+    combined with the offline model on the same stratified test tickets."""
+    from tests.reasoning.test_planner import openai_stub_app
+
+    from mspclaw.connectors.simulator import ServedApp
+
+    def answer(body: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+        prompt = json.dumps(body["messages"])
+        assert "- hardware: Hardware" in prompt and "<untrusted_ticket>" in prompt
+        return [("final", {"intent": "hardware", "confidence": 0.6, "rationale": "always hardware"})]
+
+    app, requests = openai_stub_app(answer)
+    with ServedApp(app) as served:
+        llm = ["--llm-model", "stub", "--llm-base-url", f"{served.url}/v1", "--llm-sample", "40"]
+        result = runner.invoke(eval_app, ["intent", "--dataset", "endava", "--sample", "600", "--json", *llm])
+    assert result.exit_code == 0, result.output
+    comparison = json.loads(result.stdout)["llm_comparison"]
+    assert comparison["n"] == 40 and len(requests) == 40 and comparison["llm_failures"] == 0
+    assert (comparison["input_tokens"], comparison["output_tokens"]) == (40 * 120, 40 * 30)
+    # "always hardware" is right exactly on the hardware tickets of the sample
+    hardware_share = comparison["llm"]["per_class_f1"]["hardware"]
+    assert 0 < comparison["llm"]["accuracy"] < 0.5 and hardware_share > 0
+    assert comparison["llm"]["macro_f1"] < comparison["offline"]["macro_f1"]
+    assert 0.0 <= comparison["combined_unsure_rate"] <= 1.0
+
+
+def test_llm_comparison_is_for_endava_only() -> None:
+    result = runner.invoke(
+        eval_app, ["intent", "--dataset", "seed", "--llm-model", "x", "--llm-base-url", "http://127.0.0.1:9/v1"]
+    )
+    assert result.exit_code == 2 and "endava" in result.output

@@ -36,6 +36,13 @@ class ProviderConfig(BaseModel):
     monthly_budget_usd: Decimal = Field(default=Decimal("20"), ge=0)
     usd_per_million_input_tokens: Decimal = Field(default=Decimal("0.15"), ge=0)
     usd_per_million_output_tokens: Decimal = Field(default=Decimal("0.60"), ge=0)
+    use_for_triage: bool = Field(
+        default=False,
+        description=(
+            "Also classify every triaged ticket's intent with this LLM, combined with the offline "
+            "classifier (one LLM call per ticket, counted against the monthly budget)."
+        ),
+    )
 
     @field_validator("base_url")
     @classmethod
@@ -65,9 +72,12 @@ def build_model(config: ProviderConfig, api_key: str | None) -> Model:
 
         if config.provider != "openai" and config.base_url is None:
             raise InvalidInput(f"provider {config.provider!r} needs base_url (e.g. http://localhost:11434/v1)")
+        if config.provider == "openai" and not api_key:
+            raise InvalidInput("provider 'openai' needs an api_key (PUT /api/v1/llm/provider with api_key)")
         client = AsyncOpenAI(
             base_url=str(config.base_url) if config.base_url else None,
-            api_key=api_key or ("ollama" if config.provider == "ollama" else None),
+            # local servers (Ollama, vLLM, LM Studio...) take any key; OpenAI itself needs a real one
+            api_key=api_key or (None if config.provider == "openai" else "not-needed"),
             timeout=config.timeout_seconds,
             max_retries=config.max_retries,
         )

@@ -11,6 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic_ai.models import Model
 from pydantic_ai.usage import RunUsage
 from sqlalchemy import Numeric, String, UniqueConstraint, select
 from sqlalchemy.dialects.postgresql import JSONB, insert
@@ -145,10 +146,10 @@ async def record_usage(session: AsyncSession, config: ProviderConfig, run_usage:
     await session.execute(statement)
 
 
-async def planner_for_tenant(
+async def model_for_tenant(
     session: AsyncSession, keyring: Keyring
-) -> tuple[LLMPlanner | None, ProviderConfig | None, str | None]:
-    """The tenant's LLM planner, or None with the reason (not configured, budget spent)."""
+) -> tuple[Model | None, ProviderConfig | None, str | None]:
+    """The tenant's LLM as a pydantic-ai model, or None with the reason (not configured, budget spent)."""
     config = await get_config(session)
     if config is None:
         return None, None, "no LLM provider configured (offline engines)"
@@ -156,4 +157,14 @@ async def planner_for_tenant(
     if not spent.llm_enabled:
         return None, config, f"the monthly LLM budget of ${config.monthly_budget_usd} is spent (offline engines)"
     api_key = await vault.get_value(session, keyring, name=config.api_key_secret) if config.api_key_secret else None
-    return LLMPlanner(build_model(config, api_key), timeout_seconds=config.timeout_seconds), config, None
+    return build_model(config, api_key), config, None
+
+
+async def planner_for_tenant(
+    session: AsyncSession, keyring: Keyring
+) -> tuple[LLMPlanner | None, ProviderConfig | None, str | None]:
+    """The tenant's LLM planner, or None with the reason (not configured, budget spent)."""
+    model, config, reason = await model_for_tenant(session, keyring)
+    if model is None or config is None:
+        return None, config, reason
+    return LLMPlanner(model, timeout_seconds=config.timeout_seconds), config, None

@@ -197,17 +197,41 @@ def eval_intent_command(
         bool, typer.Option(help="Exit 0 with a 'skipped' message when the dataset is absent.")
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    llm_model: Annotated[
+        str | None,
+        typer.Option(help="Also measure this LLM (and it combined with the offline model) on the endava test split."),
+    ] = None,
+    llm_base_url: Annotated[
+        str | None, typer.Option(help="OpenAI-compatible endpoint of --llm-model, e.g. http://localhost:11434/v1.")
+    ] = None,
+    llm_provider: Annotated[str, typer.Option(help="openai_compatible, ollama or openai.")] = "openai_compatible",
+    llm_api_key_env: Annotated[
+        str | None, typer.Option(help="Name of the environment variable holding the LLM's API key.")
+    ] = None,
+    llm_sample: Annotated[int, typer.Option(min=10, help="Test tickets the LLM classifies (stratified).")] = 200,
 ) -> None:
     """Train and test the intent classifier architecture; print accuracy, macro-F1, latency, size.
 
     The endava split is stratified 80/20 with seed 42; the baseline column is a plain TF-IDF +
     LinearSVC run on the same split. Exit code 3 when the dataset is missing.
     """
-    from mspclaw.triage.eval_intent import eval_endava, eval_seed, render_report
+    import os
 
+    from mspclaw.triage.eval_intent import LLMSpec, eval_endava, eval_seed, render_report
+
+    llm = None
+    if llm_model is not None:
+        if dataset is not IntentDataset.endava:
+            typer.echo("error: --llm-model is measured on the endava dataset only", err=True)
+            raise typer.Exit(2)
+        api_key = os.environ.get(llm_api_key_env) if llm_api_key_env else None
+        if llm_api_key_env and not api_key:
+            typer.echo(f"error: the environment variable {llm_api_key_env} is not set", err=True)
+            raise typer.Exit(2)
+        llm = LLMSpec(base_url=llm_base_url, model=llm_model, provider=llm_provider, api_key=api_key, sample=llm_sample)
     try:
         if dataset is IntentDataset.endava:
-            report = eval_endava(data_dir, sample)
+            report = eval_endava(data_dir, sample, llm=llm)
         else:
             report = eval_seed(sample=sample)
     except DatasetMissing as exc:
@@ -216,6 +240,9 @@ def eval_intent_command(
             return
         typer.echo(f"error: {exc.message}", err=True)
         raise typer.Exit(EXIT_DATASET_MISSING) from exc
+    except MSPclawError as exc:  # e.g. an LLM provider that needs base_url or a key
+        typer.echo(f"error: {exc.message}", err=True)
+        raise typer.Exit(2) from exc
     if as_json:
         typer.echo(report.model_dump_json(indent=2))
     else:

@@ -9,13 +9,14 @@ from datetime import time
 from time import monotonic
 from typing import TYPE_CHECKING, Any
 
+import structlog
 from sqlalchemy import Uuid, bindparam, func, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mspclaw.auth.models import Technician
 from mspclaw.database.base import utcnow, uuid7
-from mspclaw.errors import InvalidInput, NotFound
+from mspclaw.errors import InvalidInput, MSPclawError, NotFound
 from mspclaw.runs.models import Run
 from mspclaw.tenancy.models import Client, Contact, Device
 from mspclaw.tenancy.policy import ClientPolicy
@@ -41,6 +42,9 @@ from mspclaw.triage.urgency import BusinessHours, UrgencySignals
 
 if TYPE_CHECKING:
     from mspclaw.triage.engine import TriageResult
+    from mspclaw.vault.keys import Keyring
+
+log = structlog.get_logger(__name__)
 
 _WEEKDAYS = {"mon": 0, "tue": 1, "wed": 2, "thu": 3, "fri": 4, "sat": 5, "sun": 6}
 OPEN_TICKETS_SHOWN = 10
@@ -254,8 +258,10 @@ async def recommend_technicians(
 # --- triage -----------------------------------------------------------------------------
 
 
-async def triage_adhoc(session: AsyncSession, *, tenant_id: uuid.UUID, data: TriageRequest) -> TriageAnswer:
-    """Triage text that is not (yet) a ticket: nothing is stored."""
+async def triage_adhoc(
+    session: AsyncSession, *, tenant_id: uuid.UUID, data: TriageRequest, keyring: Keyring | None = None
+) -> TriageAnswer:
+    """Triage text that is not (yet) a ticket: nothing is stored (LLM tokens are booked)."""
     if data.client_id is not None:
         await get_client_or_raise(session, tenant_id=tenant_id, client_id=data.client_id)
     context, signals = await client_context(session, tenant_id=tenant_id, client_id=data.client_id)
@@ -263,10 +269,62 @@ async def triage_adhoc(session: AsyncSession, *, tenant_id: uuid.UUID, data: Tri
 
     choice = await tenant_models.model_for(session, tenant_id=tenant_id)
     result = triage_text(data.subject, data.body, model=choice.model, signals=signals, threshold=choice.threshold)
+    result = await llm_assist(session, tenant_id=tenant_id, keyring=keyring, result=result, choice=choice)
     similar = await similarity.similar_resolved(
         session, tenant_id=tenant_id, vector=similarity.embed(result.normalised_text)
     )
     return _answer(result, choice.source, similar=similar, context=context)
+
+
+async def llm_assist(
+    session: AsyncSession,
+    *,
+    tenant_id: uuid.UUID,
+    keyring: Keyring | None,
+    result: TriageResult,
+    choice: tenant_models.ModelChoice,
+) -> TriageResult:
+    """The offline result, with its intent combined with the tenant's LLM's when the tenant's
+    provider has ``use_for_triage`` and budget left; unchanged otherwise or if the LLM fails."""
+    if keyring is None:
+        return result
+    from mspclaw.reasoning import store as llm_store
+
+    config = await llm_store.get_config(session)
+    if config is None or not config.use_for_triage:
+        return result
+    try:
+        model, config, _reason = await llm_store.model_for_tenant(session, keyring)
+    except MSPclawError as exc:  # e.g. a provider that lacks its key: triage goes on offline
+        log.warning("llm_triage_unavailable", error=exc.message)
+        return result
+    if model is None or config is None:
+        return result  # the month's budget is spent: offline only until it turns
+    from mspclaw.triage.classifier import DEFAULT_THRESHOLD, IntentPrediction
+    from mspclaw.triage.llm_assist import LLMIntentClassifier, assisted
+
+    classifier = LLMIntentClassifier(model, label=f"llm:{config.model}", timeout_seconds=config.timeout_seconds)
+    intents = [(i.id, i.label) for i in await list_intents(session, tenant_id=tenant_id)]
+    threshold = (
+        choice.threshold if choice.threshold is not None else getattr(choice.model, "threshold", DEFAULT_THRESHOLD)
+    )
+    offline = IntentPrediction(
+        intent=result.intent,
+        confidence=result.confidence,
+        candidates=result.candidates,
+        model_version=result.model_version,
+    )
+    combined, usage = await assisted(classifier, offline, result.normalised_text, intents, threshold=float(threshold))
+    if usage is not None:
+        await llm_store.record_usage(session, config, usage)
+    return result.model_copy(
+        update={
+            "intent": combined.intent,
+            "confidence": combined.confidence,
+            "candidates": combined.candidates,
+            "model_version": combined.model_version,
+        }
+    )
 
 
 def _result_fields(result: TriageResult, source: str) -> dict[str, Any]:
@@ -308,7 +366,9 @@ async def get_ticket_or_raise(session: AsyncSession, *, tenant_id: uuid.UUID, ti
     return ticket
 
 
-async def triage_ticket(session: AsyncSession, *, tenant_id: uuid.UUID, ticket_id: uuid.UUID) -> TriageRecord | None:
+async def triage_ticket(
+    session: AsyncSession, *, tenant_id: uuid.UUID, ticket_id: uuid.UUID, keyring: Keyring | None = None
+) -> TriageRecord | None:
     """Triage the ticket's current version and store the result, its embedding, similar
     tickets, duplicates and client context. Idempotent per (ticket, vendor updated-at):
     a version already triaged returns the stored result. None when the ticket is gone."""
@@ -333,6 +393,7 @@ async def triage_ticket(session: AsyncSession, *, tenant_id: uuid.UUID, ticket_i
     result = triage_text(
         ticket.subject, ticket.description or "", model=choice.model, signals=signals, threshold=choice.threshold
     )
+    result = await llm_assist(session, tenant_id=tenant_id, keyring=keyring, result=result, choice=choice)
     vector = similarity.embed(result.normalised_text)
     await similarity.store_embedding(
         session, tenant_id=tenant_id, ticket_id=ticket.id, vector=vector, ticket_updated_at=ticket.vendor_updated_at

@@ -93,7 +93,9 @@ async def triage_ticket_job(tenant_id: str, ticket_id: str) -> dict[str, Any]:
     """Triage one ticket's current version and store the result."""
     tenant = uuid.UUID(tenant_id)
     async with tenant_session(runtime.current().db.sessions, tenant) as session, session.begin():
-        record = await service.triage_ticket(session, tenant_id=tenant, ticket_id=uuid.UUID(ticket_id))
+        record = await service.triage_ticket(
+            session, tenant_id=tenant, ticket_id=uuid.UUID(ticket_id), keyring=runtime.current().keyring()
+        )
         if record is not None:
             # the closed loop takes it from here (match, run or suggest); idempotent per triage result
             with contextlib.suppress(jobs.AlreadyQueued):
@@ -134,7 +136,9 @@ async def backfill_job(tenant_id: str, limit: int) -> dict[str, Any]:
         async with tenant_session(sessions, tenant) as session, session.begin():
             ids = await service.untriaged_tickets(session, tenant_id=tenant, limit=min(BACKFILL_CHUNK, limit - done))
             for ticket_id in ids:
-                await service.triage_ticket(session, tenant_id=tenant, ticket_id=ticket_id)
+                await service.triage_ticket(
+                    session, tenant_id=tenant, ticket_id=ticket_id, keyring=runtime.current().keyring()
+                )
         done += len(ids)
         if len(ids) < BACKFILL_CHUNK:
             break

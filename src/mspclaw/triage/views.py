@@ -32,8 +32,11 @@ router = APIRouter(tags=["Triage"], responses=PROBLEM_RESPONSES)
 @router.post("/triage", response_model=TriageAnswer)
 async def triage(data: TriageRequest, ctx: Ctx = Depends(context("triage.run"))) -> TriageAnswer:
     """Triage ad-hoc text: intent with confidence and candidates, urgency with its factors,
-    similar resolved tickets of this tenant and the client's context. Nothing is stored."""
-    return await service.triage_adhoc(ctx.session, tenant_id=ctx.tenant_id, data=data)
+    similar resolved tickets of this tenant and the client's context. Nothing is stored. With the
+    tenant's LLM provider set to ``use_for_triage``, its answer is combined with the offline one."""
+    answer = await service.triage_adhoc(ctx.session, tenant_id=ctx.tenant_id, data=data, keyring=ctx.keyring)
+    await ctx.commit()  # only LLM usage is written (when the tenant uses its LLM for triage)
+    return answer
 
 
 @router.get("/triage/intents", response_model=list[IntentRead])
