@@ -89,13 +89,13 @@ def test_prediction_carries_top_three_candidates_in_order() -> None:
 
 def test_below_threshold_answers_unsure_with_candidates() -> None:
     model = default_model()
-    vague = model.predict("what time is it")
+    vague = model.predict("see attached")
     assert vague.intent == "unsure"
     assert vague.confidence < 0.5 and len(vague.candidates) == 3
     # A tenant that wants near-certainty gets 'unsure' where the default would answer.
     strict = model.predict("printer on 2nd floor is offline", threshold=0.999)
     assert strict.intent == "unsure" and strict.candidates[0].intent == "printer"
-    relaxed = model.predict("what time is it", threshold=0.0)
+    relaxed = model.predict("see attached", threshold=0.0)
     assert relaxed.intent == relaxed.candidates[0].intent
     with pytest.raises(InvalidInput):
         model.predict("x", threshold=1.5)

@@ -1191,6 +1191,12 @@ BANKS: dict[str, PhraseBank] = {
             "Feedback",
             "Teams meeting setup",
             "Contract renewal",
+            "Sprint planning board",
+            "New Jira board",
+            "Project kickoff",
+            "Confluence page",
+            "Roadmap meeting",
+            "Training session",
         ),
         problems=(
             "Can someone give me a call when you have a minute?",
@@ -1208,6 +1214,12 @@ BANKS: dict[str, PhraseBank] = {
             "We need a new door entry fob for {name}.",
             "Thanks for fixing the issue yesterday, all good now.",
             "The clock on the wall display is wrong.",
+            "Can we set up a new Jira board for sprint planning?",
+            "Please add a column called 'Review' to our Trello board.",
+            "Could you create a Confluence page for the project kickoff?",
+            "Can we schedule a planning session for the Q3 roadmap?",
+            "Who owns the backlog for the intranet project?",
+            "Can you run a short training session on Teams for the new team leads?",
         ),
         details=(
             "No rush on this one.",
@@ -1661,6 +1673,8 @@ HOLDOUT: tuple[tuple[str, str, str], ...] = (
     ("Invoice", "Can you resend last month's invoice to accounts?", "other"),
     ("", "Please can you call me back about the office move", "other"),
     ("Phones", "Our desk phones show 'no service' this morning", "other"),
+    ("Scrum board", "Could the dev team get a scrum board for next sprint?", "other"),
+    ("Planning", "Can we get a Kanban board set up for the marketing team's campaign planning?", "other"),
 )
 
 
