@@ -77,7 +77,7 @@ async def test_adhoc_triage_answers_intent_urgency_and_similar_tickets(
     assert any("sla" in f["name"] for f in with_client.json()["urgency_factors"])
 
     unsure = (
-        await http.post("/api/v1/triage", headers=tenant_a.headers, json={"subject": "hello", "body": "?"})
+        await http.post("/api/v1/triage", headers=tenant_a.headers, json={"subject": "see attached", "body": "?"})
     ).json()
     assert unsure["intent"] == "unsure" and len(unsure["candidates"]) >= 2
 
