@@ -104,9 +104,9 @@ async def delete_config(session: AsyncSession) -> None:
     await session.flush()
 
 
-async def usage(session: AsyncSession, *, month: str | None = None) -> UsageRead:
-    """This month's usage against the budget."""
-    config = await get_config(session)
+async def usage(session: AsyncSession, *, month: str | None = None, config: ProviderConfig | None = None) -> UsageRead:
+    """This month's usage against the budget (``config``: the tenant's, when already loaded)."""
+    config = config or await get_config(session)
     row = await session.scalar(select(LLMUsage).where(LLMUsage.month == (month or month_of())))
     cost = row.cost_usd if row else Decimal(0)
     budget = config.monthly_budget_usd if config else None
@@ -147,13 +147,14 @@ async def record_usage(session: AsyncSession, config: ProviderConfig, run_usage:
 
 
 async def model_for_tenant(
-    session: AsyncSession, keyring: Keyring
+    session: AsyncSession, keyring: Keyring, *, config: ProviderConfig | None = None
 ) -> tuple[Model | None, ProviderConfig | None, str | None]:
-    """The tenant's LLM as a pydantic-ai model, or None with the reason (not configured, budget spent)."""
-    config = await get_config(session)
+    """The tenant's LLM as a pydantic-ai model, or None with the reason (not configured, budget
+    spent); ``config``: the tenant's provider configuration, when the caller already loaded it."""
+    config = config or await get_config(session)
     if config is None:
         return None, None, "no LLM provider configured (offline engines)"
-    spent = await usage(session)
+    spent = await usage(session, config=config)
     if not spent.llm_enabled:
         return None, config, f"the monthly LLM budget of ${config.monthly_budget_usd} is spent (offline engines)"
     api_key = await vault.get_value(session, keyring, name=config.api_key_secret) if config.api_key_secret else None

@@ -285,15 +285,13 @@ def embeddings_reembed_command(tenant: Annotated[str | None, TENANT_OPTION] = No
     MSPCLAW_EMBEDDING_BACKEND or _MODEL). Commits batch by batch; run it again to carry on."""
     import time
 
-    from mspclaw.cli import console, open_database, run
+    from mspclaw.cli import console, open_database, resolve_tenant, run
     from mspclaw.database.session import tenant_session
     from mspclaw.triage import similarity
 
     async def main() -> None:
         async with open_database() as db:
             async with tenant_session(db.sessions, None) as probe:
-                from mspclaw.cli import resolve_tenant
-
                 chosen = await resolve_tenant(probe, tenant)
             started, done, after = time.perf_counter(), 0, None
             name = similarity.backend().name  # loads the model (or fails clearly) before any work

@@ -294,7 +294,7 @@ async def llm_assist(
     if config is None or not config.use_for_triage:
         return result
     try:
-        model, config, _reason = await llm_store.model_for_tenant(session, keyring)
+        model, config, _reason = await llm_store.model_for_tenant(session, keyring, config=config)
     except MSPclawError as exc:  # e.g. a provider that lacks its key: triage goes on offline
         log.warning("llm_triage_unavailable", error=exc.message)
         return result

@@ -258,7 +258,8 @@ REEMBED_BATCH = 256
 
 async def embedding_status(session: AsyncSession, *, tenant_id: uuid.UUID) -> dict[str, Any]:
     """The configured backend, how many live tickets it has embedded, and rows of other backends."""
-    current = backend().name
+    configured = backend()
+    current = configured.name
     live = await session.scalar(
         select(func.count()).select_from(Ticket).where(Ticket.tenant_id == tenant_id, Ticket.deleted_at.is_(None))
     )
@@ -273,7 +274,7 @@ async def embedding_status(session: AsyncSession, *, tenant_id: uuid.UUID) -> di
     embedded = by_backend.get(current, 0)
     return {
         "backend": current,
-        "dimension": backend().dim,
+        "dimension": configured.dim,
         "live_tickets": int(live or 0),
         "embedded": embedded,
         "missing": int(live or 0) - embedded,
